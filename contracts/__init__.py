@@ -1,0 +1,1 @@
+"""Versioned event contracts: the envelope, payload models, registry and codec."""
