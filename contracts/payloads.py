@@ -45,7 +45,7 @@ class BeamEvent(Payload):
 
     TYPE: ClassVar[str] = "BeamEvent"
     SCHEMA_VERSION: ClassVar[int] = 2
-    WALL_CLOCK_FIELDS: ClassVar[frozenset[str]] = frozenset({"timestamp", "latency_ms"})
+    WALL_CLOCK_FIELDS: ClassVar[frozenset[str]] = frozenset({"timestamp", "latency_ms", "runtime"})
     beam_id: str
     cell_id: str
     sheet_run_id: str
@@ -57,6 +57,9 @@ class BeamEvent(Payload):
     timestamp: str
     generation: int = Field(default=0, ge=0)
     latency_ms: float | None = None
+    # Measurements of this execution that differ between runs by nature (compile/exec time,
+    # cache hit or miss, batch size): kept out of ``result`` so replay diffs stay exact.
+    runtime: dict[str, Any] | None = None
 
 
 class EntanglementLink(Payload):

@@ -12,9 +12,9 @@ next to them are copies of header fields, there to be indexed.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, String, Table, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -34,7 +34,7 @@ class EventRow(Base):
     __tablename__ = "events"
 
     seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event_id: Mapped[str] = mapped_column(String(64))
     type: Mapped[str] = mapped_column(String(64))
     schema_version: Mapped[int] = mapped_column(Integer)
     # BeamEvent payload stage (ingest, rewrite, ...) or, for other types, the producer stage.
@@ -52,6 +52,7 @@ class EventRow(Base):
 
     __table_args__ = (
         # (column, seq) pairs: "the last N events of X" is an index range read backwards.
+        UniqueConstraint("event_id", name="uq_events_event_id"),
         Index("ix_events_eid_cell_seq", "eid", "cell_id", "seq"),
         Index("ix_events_cell_seq", "cell_id", "seq"),
         Index("ix_events_run_seq", "sheet_run_id", "seq"),
@@ -111,7 +112,7 @@ class KgEdgeRow(Base):
     )
 
 
-EVENTS = EventRow.__table__
-ENTANGLEMENTS = EntanglementRow.__table__
-KG_NODES = KgNodeRow.__table__
-KG_EDGES = KgEdgeRow.__table__
+EVENTS = cast(Table, EventRow.__table__)
+ENTANGLEMENTS = cast(Table, EntanglementRow.__table__)
+KG_NODES = cast(Table, KgNodeRow.__table__)
+KG_EDGES = cast(Table, KgEdgeRow.__table__)

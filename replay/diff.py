@@ -1,0 +1,76 @@
+"""Compare a re-run's events with the recorded ones, ignoring only wall-clock fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from contracts.envelope import Envelope
+from contracts.registry import model_for
+
+# Envelope fields that are wall-clock or deployment facts, not outcomes.
+_ENVELOPE_IGNORED = frozenset({"occurred_at", "producer"})
+
+
+def comparable(envelope: Envelope) -> dict[str, Any]:
+    """The envelope as data with every wall-clock field removed."""
+    data = envelope.model_dump(mode="json")
+    for name in _ENVELOPE_IGNORED:
+        data.pop(name, None)
+    ignored = model_for(envelope.type).WALL_CLOCK_FIELDS
+    data["payload"] = {k: v for k, v in data["payload"].items() if k not in ignored}
+    return data
+
+
+def _paths(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """JSON paths where a and b differ (floats compared exactly: the pipeline is deterministic)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in sorted(set(a) | set(b)):
+            out.extend(_paths(a.get(key), b.get(key), f"{prefix}.{key}"))
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        out = []
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            out.extend(_paths(x, y, f"{prefix}[{i}]"))
+        return out
+    return [] if a == b else [prefix or "$"]
+
+
+@dataclass
+class EventDiff:
+    event_id: str
+    type: str
+    cell_id: str | None
+    problem: str  # "missing" | "unexpected" | "changed"
+    paths: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RerunReport:
+    eid: str
+    compared: int
+    diffs: list[EventDiff]
+
+    @property
+    def identical(self) -> bool:
+        return not self.diffs
+
+
+def diff_events(eid: str, recorded: list[Envelope], produced: list[Envelope]) -> RerunReport:
+    """Match events by their deterministic id and compare everything but wall-clock fields."""
+    produced_by_id = {env.event_id: env for env in produced}
+    recorded_ids = {env.event_id for env in recorded}
+    diffs: list[EventDiff] = []
+    for env in recorded:
+        other = produced_by_id.get(env.event_id)
+        if other is None:
+            diffs.append(EventDiff(env.event_id, env.type, env.cell_id, "missing"))
+            continue
+        changed = _paths(comparable(env), comparable(other))
+        if changed:
+            diffs.append(EventDiff(env.event_id, env.type, env.cell_id, "changed", changed))
+    for env in produced:
+        if env.event_id not in recorded_ids:
+            diffs.append(EventDiff(env.event_id, env.type, env.cell_id, "unexpected"))
+    return RerunReport(eid=eid, compared=len(recorded), diffs=diffs)

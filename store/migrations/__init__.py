@@ -1,0 +1,1 @@
+"""Alembic migrations of the beam store, run programmatically by ``store.migrate``."""
