@@ -70,6 +70,8 @@ class EntanglementLink(Payload):
     members: list[str]
     sheet_run_id: str
     container_id: str
+    # The ↔ pairs as written, so topology (components, cycles) can be analysed.
+    links: list[list[str]] = Field(default_factory=list)
 
 
 class CostDetail(BaseModel):

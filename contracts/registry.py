@@ -129,19 +129,28 @@ def make_event(
     flags_digest: str | None = None,
     occurred_at: datetime,
     instance: str = "0",
+    id_key: str | None = None,
+    causation_id: str | None = None,
 ) -> Envelope:
     """Build an output envelope. Ids, correlation and causation come from ``parent``.
 
     ``event_id`` is UUID5(stage_id, parent.event_id, type, index): the same input
     processed twice yields the same output ids.
+
+    An output that is a function of a *set* of inputs (an EID's fusion, a run's motif)
+    passes ``id_key`` — a stable description of that set — instead, so whichever input
+    happens to trigger it, the event (and its id) is the same and the store dedupes it.
+    ``causation_id`` then names the canonical parent explicitly.
     """
-    causation = parent.event_id if parent is not None else None
+    causation = causation_id or (parent.event_id if parent is not None else None)
     if parent is None and sheet_run_id is None:
         raise ValueError("a root event needs sheet_run_id")
     run_id = sheet_run_id or (parent.sheet_run_id if parent else "")
-    if causation is None:
+    if id_key is not None:
+        causation_key: str | None = f"set:{id_key}"
+    elif causation is None:
         # A root event (e.g. SheetSubmitted) is keyed by its run id instead.
-        causation_key: str | None = f"root:{run_id}"
+        causation_key = f"root:{run_id}"
     else:
         causation_key = causation
     return Envelope(

@@ -14,9 +14,6 @@ from typing import Any
 from contracts.envelope import Envelope
 from contracts.registry import decode_dict
 
-# Payload keys of DNAMutation that name the cells or events a mutation came from.
-MUTATION_PARENTS_KEY = "parents"
-
 
 def stage_of(envelope: Envelope) -> str:
     """A BeamEvent's own stage (ingest, rewrite, ...); for any other type the producer stage."""

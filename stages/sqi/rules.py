@@ -247,7 +247,9 @@ class _Compiler:
             if value is None:
                 return None
             if name == "finite":
-                return math.isfinite(float(value)) if not isinstance(value, bool) else True
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise RuleError(f"operand of finite() must be a number, got {value!r}")
+                return math.isfinite(value)
             try:
                 return function(_number(value, f"operand of {name}()"))
             except (ArithmeticError, ValueError) as exc:

@@ -1,0 +1,104 @@
+"""The KG projection's tables: written whole by ``replace``, read back as plain dicts.
+
+The projection itself (which nodes and edges events imply) belongs to
+``stages/kg``; it hands over plain mappings so stages never import the store:
+
+* node: ``id``, ``kind``, optional ``attrs`` (JSON object), ``event_id`` and
+  ``occurred_at`` (datetime or ISO-8601 string) — the provenance;
+* edge: the same plus ``source`` and ``target`` node ids; ``id`` is optional and
+  defaults to a blake2b digest of (kind, source, target).
+
+Items sharing an id are merged last-wins, so a projection may emit a node every
+time an event mentions it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select
+
+from store.models import KG_EDGES, KG_NODES
+from store.rows import utc_naive
+
+
+def edge_id(kind: str, source: str, target: str) -> str:
+    material = f"{kind}|{source}|{target}".encode()
+    return "edge:" + hashlib.blake2b(material, digest_size=16).hexdigest()
+
+
+def _moment(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return utc_naive(value)
+    if isinstance(value, str):
+        return utc_naive(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    raise TypeError(f"occurred_at must be a datetime or ISO string, not {type(value).__name__}")
+
+
+def _required(item: Mapping[str, Any], key: str, what: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"KG {what} needs a non-empty string {key!r}: {dict(item)!r}")
+    return value
+
+
+def node_row(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": _required(item, "id", "node"),
+        "kind": _required(item, "kind", "node"),
+        "attrs": dict(item.get("attrs") or {}),
+        "event_id": item.get("event_id"),
+        "occurred_at": _moment(item.get("occurred_at")),
+    }
+
+
+def edge_row(item: Mapping[str, Any]) -> dict[str, Any]:
+    kind = _required(item, "kind", "edge")
+    source = _required(item, "source", "edge")
+    target = _required(item, "target", "edge")
+    return {
+        "id": item.get("id") or edge_id(kind, source, target),
+        "kind": kind,
+        "source": source,
+        "target": target,
+        "attrs": dict(item.get("attrs") or {}),
+        "event_id": item.get("event_id"),
+        "occurred_at": _moment(item.get("occurred_at")),
+    }
+
+
+def replace(connection: Connection, nodes: Iterable[Mapping[str, Any]], edges: Iterable[Mapping[str, Any]]) -> None:
+    """Delete the KG and insert ``nodes`` and ``edges`` (caller holds the transaction)."""
+    node_rows = {row["id"]: row for row in map(node_row, nodes)}
+    edge_rows = {row["id"]: row for row in map(edge_row, edges)}
+    connection.execute(delete(KG_EDGES))
+    connection.execute(delete(KG_NODES))
+    if node_rows:
+        connection.execute(insert(KG_NODES), list(node_rows.values()))
+    if edge_rows:
+        connection.execute(insert(KG_EDGES), list(edge_rows.values()))
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.replace(tzinfo=UTC)
+
+
+def read_nodes(connection: Connection, kind: str | None = None) -> list[dict[str, Any]]:
+    """Nodes (optionally of one kind) ordered by id; ``occurred_at`` is UTC-aware."""
+    query = select(KG_NODES).order_by(KG_NODES.c.id)
+    if kind is not None:
+        query = query.where(KG_NODES.c.kind == kind)
+    return [{**row._asdict(), "occurred_at": _aware(row.occurred_at)} for row in connection.execute(query)]
+
+
+def read_edges(connection: Connection, kind: str | None = None) -> list[dict[str, Any]]:
+    """Edges (optionally of one kind) ordered by id; ``occurred_at`` is UTC-aware."""
+    query = select(KG_EDGES).order_by(KG_EDGES.c.id)
+    if kind is not None:
+        query = query.where(KG_EDGES.c.kind == kind)
+    return [{**row._asdict(), "occurred_at": _aware(row.occurred_at)} for row in connection.execute(query)]

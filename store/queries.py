@@ -1,0 +1,173 @@
+"""Read queries of the beam store: filtered event reads, lineage, ghost replay.
+
+Each returns raw ``(seq, header, payload)`` rows; ``BeamStore`` decodes them. They
+are written for a store of millions of events: every query starts from an index
+(``ix_events_*`` or the unique ``event_id``) and none scans the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, and_, or_, select, union_all
+from sqlalchemy.sql.elements import ColumnElement
+
+from store.models import ENTANGLEMENTS, EVENTS
+from store.rows import utc_naive
+
+RawRow = tuple[int, dict[str, Any], dict[str, Any]]
+E = EVENTS.c
+
+# DNAMutation payload key listing the cells (or events) a fused/repaired cell came from.
+MUTATION_PARENTS_KEY = "parents"
+
+
+def _as_list(values: str | Sequence[str]) -> list[str]:
+    # A bare string is a Sequence[str] too; "BeamEvent" must not become B, e, a, ...
+    return [values] if isinstance(values, str) else list(values)
+
+
+def event_conditions(
+    *,
+    eid: str | None = None,
+    container_id: str | None = None,
+    sheet_run_id: str | None = None,
+    cell_id: str | None = None,
+    types: str | Sequence[str] | None = None,
+    event_ids: str | Sequence[str] | None = None,
+    stage: str | Sequence[str] | None = None,
+    after_seq: int | None = None,
+    since: datetime | None = None,
+) -> list[ColumnElement[bool]]:
+    """WHERE terms for the filters given (None = no filter on that field)."""
+    terms: list[ColumnElement[bool]] = []
+    if eid is not None:
+        terms.append(E.eid == eid)
+    if container_id is not None:
+        terms.append(E.container_id == container_id)
+    if sheet_run_id is not None:
+        terms.append(E.sheet_run_id == sheet_run_id)
+    if cell_id is not None:
+        terms.append(E.cell_id == cell_id)
+    if types is not None:
+        terms.append(E.type.in_(_as_list(types)))
+    if event_ids is not None:
+        terms.append(E.event_id.in_(_as_list(event_ids)))
+    if stage is not None:
+        terms.append(E.stage.in_(_as_list(stage)))
+    if after_seq is not None:
+        terms.append(E.seq > after_seq)
+    if since is not None:
+        terms.append(E.occurred_at >= utc_naive(since))
+    return terms
+
+
+def select_events(terms: Sequence[ColumnElement[bool]], limit: int | None = None) -> Select[Any]:
+    query = select(E.seq, E.header, E.payload).where(*terms).order_by(E.seq)
+    if limit is not None:
+        query = query.limit(limit)
+    return query
+
+
+def fetch(connection: Connection, query: Select[Any]) -> list[RawRow]:
+    return [(row[0], row[1], row[2]) for row in connection.execute(query)]
+
+
+# ---------------------------------------------------------------- lineage
+
+
+def latest_run_of_cell(connection: Connection, cell_id: str) -> str | None:
+    """The sheet run that most recently recorded an event for ``cell_id`` (cell names recur across runs)."""
+    query = select(E.sheet_run_id).where(E.cell_id == cell_id).order_by(E.seq.desc()).limit(1)
+    return connection.execute(query).scalar()
+
+
+def _with_ancestors(connection: Connection, seed: ColumnElement[bool]) -> list[tuple[Any, ...]]:
+    """Rows matching ``seed`` plus every event reachable by causation_id, deduplicated, in seq order."""
+    chain = select(E.seq, E.causation_id).where(seed).cte("chain", recursive=True)
+    parent = EVENTS.alias("parent")
+    step = select(parent.c.seq, parent.c.causation_id).join(chain, parent.c.event_id == chain.c.causation_id)
+    # UNION (not UNION ALL) drops rows already in the chain, so even a causation cycle terminates.
+    chain = chain.union(step)
+    query = (
+        select(E.seq, E.header, E.payload, E.event_id, E.type, E.cell_id, E.sheet_run_id)
+        .where(E.seq.in_(select(chain.c.seq)))
+        .order_by(E.seq)
+    )
+    return [tuple(row) for row in connection.execute(query)]
+
+
+def lineage_rows(connection: Connection, cell_id: str, sheet_run_id: str) -> list[RawRow]:
+    """All events of the cell in that run plus their causation ancestors, oldest first.
+
+    DNAMutation events may name further ``parents`` (a fusion has several): a
+    parent that is an event id brings that event and its ancestors; a parent that
+    is a cell id brings that cell's events recorded before the mutation, with
+    their ancestors. Repeated until nothing new is named.
+    """
+    rows: dict[int, tuple[Any, ...]] = {}
+    covered_cells = {(sheet_run_id, cell_id)}
+    seed: ColumnElement[bool] = and_(E.cell_id == cell_id, E.sheet_run_id == sheet_run_id)
+    while True:
+        for row in _with_ancestors(connection, seed):
+            rows.setdefault(row[0], row)
+        known_events = {row[3] for row in rows.values()}
+        terms: list[ColumnElement[bool]] = []
+        for seq, _h, payload, _id, event_type, _cell, run in rows.values():
+            if event_type != "DNAMutation":
+                continue
+            named = [p for p in payload.get(MUTATION_PARENTS_KEY, []) if isinstance(p, str)]
+            new_events = [p for p in named if p not in known_events]
+            new_cells = [p for p in new_events if (run, p) not in covered_cells]
+            if not new_cells:
+                continue
+            covered_cells.update((run, p) for p in new_cells)
+            terms.append(E.event_id.in_(new_events))
+            terms.append(and_(E.cell_id.in_(new_cells), E.sheet_run_id == run, E.seq < seq))
+        if not terms:
+            break
+        seed = or_(*terms)
+    return [(row[0], row[1], row[2]) for _, row in sorted(rows.items())]
+
+
+# ---------------------------------------------------------------- ghost replay
+
+
+def entanglement_members(connection: Connection, eid: str) -> list[str]:
+    query = select(ENTANGLEMENTS.c.cell_id).where(ENTANGLEMENTS.c.eid == eid).order_by(
+        ENTANGLEMENTS.c.position
+    )
+    return list(connection.execute(query).scalars())
+
+
+def cells_seen_in_eid(connection: Connection, eid: str) -> list[str | None]:
+    """Distinct cell ids of the EID's events (None for EID-level events such as EntanglementLink)."""
+    query = select(E.cell_id).where(E.eid == eid).distinct()
+    return list(connection.execute(query).scalars())
+
+
+def last_events_per_cell(
+    connection: Connection, eid: str, cells: Sequence[str | None], last: int
+) -> list[RawRow]:
+    """The last ``last`` events of each cell in the EID, merged in seq order.
+
+    One ``ORDER BY seq DESC LIMIT n`` per cell, each a backwards range read of
+    ix_events_eid_cell_seq, combined in a single UNION ALL statement.
+    """
+    parts = []
+    for cell in cells:
+        cell_term = E.cell_id.is_(None) if cell is None else E.cell_id == cell
+        part = (
+            select(E.seq, E.header, E.payload)
+            .where(E.eid == eid, cell_term)
+            .order_by(E.seq.desc())
+            .limit(last)
+            .subquery()
+        )
+        parts.append(select(part.c.seq, part.c.header, part.c.payload))
+    if not parts:
+        return []
+    merged = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    return fetch(connection, select(merged.c.seq, merged.c.header, merged.c.payload).order_by(merged.c.seq))
