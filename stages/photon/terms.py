@@ -1,0 +1,146 @@
+"""Canonical identity of expression trees: content keys, operand order, shared subtrees.
+
+Everything Photon compares or sorts goes through this module so that "the same
+expression" means one thing: the canonical JSON of the node (sorted keys, spans
+excluded, integral floats written as ints). ``node_key`` is its blake2b digest —
+the ``normal_key`` of a beam and the identity of a subtree in the shared-subtree
+table. Keys are memoised per node object identity within one ``KeyCache``
+because ``Node`` hashing is recursive and expressions are re-keyed many times
+while rewriting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from stages.codex.ast import Node
+
+KEY_BYTES = 16
+
+
+def canonical_number(value: float | int | complex) -> float | int:
+    """Integral finite floats become ints so ``2.0`` and ``2`` are one constant (same value)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, complex):
+        raise TypeError("complex constants are not representable as num literals")
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+def canonical_json_bytes(node: Node) -> bytes:
+    """Sorted-key compact JSON of the node, spans excluded: the input of every key."""
+    return orjson.dumps(node.to_json(), option=orjson.OPT_SORT_KEYS)
+
+
+def node_key(node: Node) -> str:
+    """Content key of a node: blake2b-128 hex of its canonical JSON."""
+    return hashlib.blake2b(canonical_json_bytes(node), digest_size=KEY_BYTES).hexdigest()
+
+
+def node_size(node: Node) -> int:
+    """Number of nodes (keyword-argument values included)."""
+    return sum(1 for _ in node.walk())
+
+
+# Leaves sort before compound terms; numbers first so coefficients lead a product.
+_OP_RANK = {"num": 0, "bool": 1, "str": 2, "empty": 3, "ref": 4, "tuple": 5, "call": 6}
+
+
+class KeyCache:
+    """Memoised canonical JSON and sort keys for the nodes of one rewrite run.
+
+    Keyed by ``id(node)`` with the node kept alive in the table, so lookups are
+    O(1) instead of re-hashing a whole subtree.
+    """
+
+    def __init__(self) -> None:
+        self._text: dict[int, tuple[Node, str]] = {}
+
+    def text(self, node: Node) -> str:
+        hit = self._text.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit[1]
+        text = canonical_json_bytes(node).decode()
+        self._text[id(node)] = (node, text)
+        return text
+
+    def sort_key(self, node: Node) -> tuple[int, str]:
+        """Total order on operands: leaf class first, then canonical JSON (stable across runs)."""
+        return (_OP_RANK.get(node.op, 9), self.text(node))
+
+    def key(self, node: Node) -> str:
+        return hashlib.blake2b(self.text(node).encode(), digest_size=KEY_BYTES).hexdigest()
+
+
+@dataclass(frozen=True)
+class SharedSubtree:
+    """A subtree that occurs more than once in an expression (computed once by a DAG evaluator)."""
+
+    key: str
+    count: int
+    size: int
+    node: Node
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "count": self.count, "size": self.size, "node": self.node.to_json()}
+
+
+def hash_cons(node: Node) -> tuple[dict[str, Node], dict[str, int]]:
+    """The canonical DAG of ``node``: one representative per distinct subtree key, with use counts.
+
+    A subtree's count is how many times it occurs as a child in the tree (the root
+    counts once). Subtrees under a repeated subtree are counted once per parent
+    occurrence, which is what a tree evaluator would compute; a DAG evaluator
+    computes each key once.
+    """
+    cache = KeyCache()
+    table: dict[str, Node] = {}
+    counts: dict[str, int] = {}
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        key = cache.key(current)
+        table.setdefault(key, current)
+        counts[key] = counts.get(key, 0) + 1
+        stack.extend(current.args)
+        stack.extend(child for _, child in current.kw)
+    return table, counts
+
+
+def shared_subtrees(node: Node, min_size: int = 2) -> list[SharedSubtree]:
+    """Subtrees of size ≥ ``min_size`` occurring more than once, outermost first.
+
+    A subtree that only repeats because its parent repeats is not listed (sharing
+    the parent already shares it).
+    """
+    table, counts = hash_cons(node)
+    cache = KeyCache()
+    repeated = {k for k, c in counts.items() if c > 1 and node_size(table[k]) >= min_size}
+    implied: set[str] = set()
+    for key in repeated:
+        for child in _children(table[key]):
+            child_key = cache.key(child)
+            if counts.get(child_key, 0) == counts[key] * _occurrences(table[key], child_key, cache):
+                implied.add(child_key)
+    listed = [
+        SharedSubtree(key=k, count=counts[k], size=node_size(table[k]), node=table[k])
+        for k in repeated
+        if k not in implied
+    ]
+    listed.sort(key=lambda s: (-s.size, s.key))
+    return listed
+
+
+def _children(node: Node) -> list[Node]:
+    return [*node.args, *(child for _, child in node.kw)]
+
+
+def _occurrences(parent: Node, key: str, cache: KeyCache) -> int:
+    return sum(1 for child in _children(parent) if cache.key(child) == key)

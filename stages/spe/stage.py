@@ -1,0 +1,194 @@
+"""The SPE stage: motifs, attractors, topology, fusion and repair of decided beams.
+
+Input: ``BeamEvent(stage=approved|vetoed)``. Everything SPE emits is a function
+of recorded events, never of arrival order:
+
+* subtree motifs are mined over the run's ingest cells (fixed once Codex has run)
+  and emitted by the first cell, in the run's order, that contains the motif;
+* an EID is fused once all of its cells are decided; the fusion's id is keyed by
+  its parent set, so whichever decision completes the EID, the event is the same;
+* repairs depend only on the vetoed beam itself.
+With SPE_AUTO_FUSE, candidates re-enter Photon as ingest beams ``<cell>.g<n>``,
+deduplicated by normal_key within the run and capped at SPE_MAX_GENERATIONS.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from contracts.envelope import Envelope
+from contracts.payloads import PatternMotif
+from contracts.registry import make_event
+from stages.base import StageContext
+from stages.codex.ast import Node
+from stages.spe.candidates import Candidate, candidate_events, normal_key_of
+from stages.spe.fusion import recombine_from_beams
+from stages.spe.motifs import (
+    DEFAULT_MIN_SUPPORT,
+    canonical_hash,
+    entanglement_topology,
+    is_attractor,
+    mine_subtree_motifs,
+)
+from stages.spe.repair import repair_from_drift
+
+DECISIONS = ("approved", "vetoed")
+_RUN_CACHE_SIZE = 8
+
+
+class SPEStage:
+    stage_id = "spe"
+    input_topics = ("beamline.approved", "beamline.vetoes")
+
+    def __init__(self, min_support: int = DEFAULT_MIN_SUPPORT) -> None:
+        self.min_support = min_support
+        # Motifs of a run are a pure function of its ingest beams: cache, never state.
+        self._run_motifs: OrderedDict[str, tuple[list[str], list[Any]]] = OrderedDict()
+
+    async def handle(self, envelope: Envelope, ctx: StageContext) -> list[Envelope]:
+        """Called once per decided beam; may be retried and then yields the same events."""
+        if envelope.type != "BeamEvent" or envelope.payload.get("stage") not in DECISIONS:
+            return []
+        outputs: list[Envelope] = []
+        outputs += self._subtree_motifs(envelope, ctx, index=len(outputs))
+        outputs += self._attractor(envelope, ctx, index=len(outputs))
+        outputs += self._topology(envelope, ctx, index=len(outputs))
+        if envelope.payload["stage"] == "vetoed":
+            outputs += self._repair(envelope, ctx, index=len(outputs))
+        outputs += self._fusion(envelope, ctx)
+        return outputs
+
+    # -- motifs ---------------------------------------------------------------------------
+    def _motifs_of_run(self, run_id: str, ctx: StageContext) -> tuple[list[str], list[Any]]:
+        cached = self._run_motifs.get(run_id)
+        if cached is not None:
+            self._run_motifs.move_to_end(run_id)
+            return cached
+        ingests = [
+            env for env in ctx.reader.events(sheet_run_id=run_id, types=["BeamEvent"])
+            if env.payload.get("stage") == "ingest" and env.payload.get("generation", 0) == 0
+        ]
+        order = [str(env.cell_id) for env in ingests]
+        forms = {str(env.cell_id): _normal_form(env.payload["result"]) for env in ingests}
+        mined = (order, mine_subtree_motifs(forms, self.min_support))
+        self._run_motifs[run_id] = mined
+        while len(self._run_motifs) > _RUN_CACHE_SIZE:
+            self._run_motifs.popitem(last=False)
+        return mined
+
+    def _subtree_motifs(self, env: Envelope, ctx: StageContext, index: int) -> list[Envelope]:
+        if env.payload.get("generation", 0) != 0:
+            return []
+        order, motifs = self._motifs_of_run(env.sheet_run_id, ctx)
+        position = {cell: i for i, cell in enumerate(order)}
+        out = []
+        for motif in motifs:
+            owner = min(motif.cells, key=lambda c: position.get(c, len(order)))
+            if owner != env.cell_id:
+                continue
+            from stages.codex.printer import to_source
+
+            payload = PatternMotif(
+                motif_id=f"motif::{env.sheet_run_id}::{motif.motif_hash}",
+                container_id=env.container_id, kind="subtree", canonical=to_source(motif.subtree),
+                support=motif.support, cells=list(motif.cells),
+                snapshot_id=f"run:{env.sheet_run_id}", detail={"subtree": motif.subtree.to_json()},
+            )
+            out.append(_emit(payload, env, ctx, index + len(out)))
+        return out
+
+    def _attractor(self, env: Envelope, ctx: StageContext, index: int) -> list[Envelope]:
+        result = env.payload["result"]
+        if not is_attractor(result.get("attractor")):
+            return []
+        form = Node.from_json(result["normal_form"])
+        payload = PatternMotif(
+            motif_id=f"attractor::{env.sheet_run_id}::{env.cell_id}", container_id=env.container_id,
+            kind="attractor", canonical=_source(form), support=1, cells=[str(env.cell_id)],
+            snapshot_id=f"beam:{env.event_id}", detail=dict(result["attractor"]),
+        )
+        return [_emit(payload, env, ctx, index)]
+
+    def _topology(self, env: Envelope, ctx: StageContext, index: int) -> list[Envelope]:
+        if env.eid is None or env.payload.get("generation", 0) != 0:
+            return []
+        links = ctx.reader.events(eid=env.eid, types=["EntanglementLink"])
+        if not links:
+            return []
+        link = links[0].payload
+        members = sorted(link["members"])
+        if len(members) < 2 or env.cell_id != members[0]:
+            return []
+        pairs = [(a, b) for a, b in link.get("links") or []] or list(zip(members, members[1:], strict=False))
+        topology = entanglement_topology(pairs)
+        payload = PatternMotif(
+            motif_id=f"topology::{env.eid}", container_id=env.container_id, kind="topology",
+            canonical=" ↔ ".join(members), support=len(members), cells=members,
+            snapshot_id=f"link:{links[0].event_id}",
+            detail={"components": topology.components, "cycles": topology.cycles},
+        )
+        return [_emit(payload, env, ctx, index)]
+
+    # -- repair and fusion ------------------------------------------------------------------
+    def _repair(self, env: Envelope, ctx: StageContext, index: int) -> list[Envelope]:
+        result = env.payload["result"]
+        last_approved = _last_approved_form(env, ctx)
+        repair = repair_from_drift(result, last_approved)
+        if repair is None:
+            return []
+        candidate = Candidate(
+            reason="repair", form=repair.patched, parents=(env,), detail={"cause": repair.cause, **repair.detail},
+        )
+        return candidate_events(candidate, ctx, index=index, id_key=None, known_keys=_run_normal_keys(env, ctx))
+
+    def _fusion(self, env: Envelope, ctx: StageContext) -> list[Envelope]:
+        if env.eid is None:
+            return []
+        beams = ctx.reader.events(eid=env.eid, types=["BeamEvent"])
+        decided = {b.cell_id: b for b in beams if b.payload.get("stage") in DECISIONS}
+        decided[env.cell_id] = env
+        pending = [b for b in beams if b.payload.get("stage") == "ingest" and b.cell_id not in decided]
+        if pending:
+            return []
+        ordered = sorted(decided.values(), key=lambda b: str(b.cell_id))
+        fusion = recombine_from_beams([b.payload for b in ordered])
+        if fusion is None:
+            return []
+        parent_ids = {str(p["cell_id"]): p for p in fusion.parents}
+        parents = tuple(decided[cell] for cell in parent_ids)
+        id_key = "fusion|" + "|".join(sorted(p.event_id for p in parents))
+        candidate = Candidate(reason="fusion", form=fusion.fused, parents=parents, detail={"top_k": len(parents)})
+        return candidate_events(candidate, ctx, index=0, id_key=id_key, known_keys=_run_normal_keys(env, ctx))
+
+
+def _emit(payload: PatternMotif, parent: Envelope, ctx: StageContext, index: int) -> Envelope:
+    return make_event(payload, stage_id="spe", index=index, parent=parent, occurred_at=ctx.now(),
+                      flags_digest=ctx.flags_digest, id_key=f"{payload.motif_id}")
+
+
+def _normal_form(result: dict[str, Any]) -> Node:
+    return Node.from_json(normal_key_of(result)[0])
+
+
+def _source(node: Node) -> str:
+    from stages.codex.printer import to_source
+
+    return to_source(node)
+
+
+def _last_approved_form(env: Envelope, ctx: StageContext) -> Node | None:
+    """The most recent approved normal form of the same cell in this container, if any."""
+    history = ctx.reader.events(container_id=env.container_id, types=["BeamEvent"])
+    forms = [
+        b.payload["result"]["normal_form"] for b in history
+        if b.cell_id == env.cell_id and b.payload.get("stage") == "approved"
+    ]
+    return Node.from_json(forms[-1]) if forms else None
+
+
+def _run_normal_keys(env: Envelope, ctx: StageContext) -> set[str]:
+    beams = ctx.reader.events(sheet_run_id=env.sheet_run_id, types=["BeamEvent"])
+    keys = {str(b.payload["result"].get("normal_key")) for b in beams if b.payload.get("stage") == "rewrite"}
+    return keys | {canonical_hash(Node.from_json(b.payload["result"]["expanded"]))
+                   for b in beams if b.payload.get("stage") == "ingest" and "expanded" in b.payload["result"]}
