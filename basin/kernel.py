@@ -57,7 +57,7 @@ class KernelConfig:
     seed: int = 0
     d_model: int = 32
     layers: int = 2
-    tau: float = 0.25
+    tau: float = 0.2
     residual_gain: float = 0.5
     min_depth: int = 3
     max_depth: int = 12
@@ -186,7 +186,8 @@ class FisherRaoKernel:
         kappa = running_coupling(length, c.kappa0, c.beta, c.t0)
         coupling = kappa / c.kappa0
         with torch.no_grad():
-            h = self.embed(encoded)
+            x = self.embed(encoded)
+            h = x
             trace: list[float] = []
             converged = False
             for depth in range(1, c.max_depth + 1):
@@ -195,6 +196,10 @@ class FisherRaoKernel:
                     attention = fisher_rao_attention(h, c.tau, coupling)
                     h = _layer_norm(h + attention @ h @ self.weights[f"layer{i}.mix"])
                     phis.append(attention_phi(attention))
+                # Re-inject the input after every pass: without this anchor, repeated
+                # attention averaging collapses all token states into one (Φ → 0 for
+                # every input); with it the recursion settles on an input-dependent state.
+                h = _layer_norm(x + h)
                 trace.append(sum(phis) / len(phis))
                 if depth >= c.min_depth and abs(trace[-1] - trace[-2]) < c.tol:
                     converged = True

@@ -29,6 +29,7 @@ from stages.codex.interp_values import (
     require_field,
     require_int,
     require_number,
+    require_real,
     to_number,
 )
 
@@ -66,7 +67,7 @@ def _arity(name: str, args: list[Value], kwargs: dict[str, Value], count: int, a
 def _numbers(name: str, value: Value) -> tuple[float, ...]:
     """A keyword argument given as a number or a tuple of real numbers."""
     items = value if isinstance(value, tuple) else (value,)
-    return tuple(float(require_number(name, item, real=True)) for item in items)
+    return tuple(require_real(name, item) for item in items)
 
 
 def reduction(name: str) -> Call:

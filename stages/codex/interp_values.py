@@ -163,19 +163,25 @@ def require_field(op: str, value: Value) -> Field:
     return value
 
 
-def require_number(op: str, value: Value, *, real: bool = False) -> Number:
+def require_number(op: str, value: Value) -> Number:
     if isinstance(value, bool) or not isinstance(value, float | int | complex):
         raise InterpreterError(op, f"expects a number, got a {describe(value)}")
-    if real and isinstance(value, complex):
-        if value.imag != 0:
-            raise InterpreterError(op, f"expects a real number, got {value}")
-        return value.real
     return value
 
 
+def require_real(op: str, value: Value) -> float:
+    """A real number; a complex one is accepted only with a zero imaginary part."""
+    number = require_number(op, value)
+    if isinstance(number, complex):
+        if number.imag != 0:
+            raise InterpreterError(op, f"expects a real number, got {number}")
+        return number.real
+    return float(number)
+
+
 def require_int(op: str, value: Value) -> int:
-    number = require_number(op, value, real=True)
-    if not float(number).is_integer():
+    number = require_real(op, value)
+    if not number.is_integer():
         raise InterpreterError(op, f"expects an integer, got {number}")
     return int(number)
 
