@@ -70,3 +70,6 @@ def key_for(envelope: Envelope) -> str:
     if topic == CONTROL:
         return str(envelope.payload.get("name", ""))
     return envelope.eid or envelope.sheet_run_id
+
+#: Partitions per topic: the memory bus's default and what the Kafka driver provisions.
+DEFAULT_PARTITIONS = 4

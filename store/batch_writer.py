@@ -57,8 +57,8 @@ class BatchWriter:
 
     @property
     def pending(self) -> int:
-        """Envelopes buffered and not yet committed."""
-        return len(self._buffer)
+        """Envelopes added and not yet committed (buffered or being written)."""
+        return self._added - self._written
 
     async def add(self, envelope: Envelope) -> None:
         """Buffer one envelope; writes inline when the batch is full (backpressure)."""

@@ -26,8 +26,8 @@ from sqlalchemy.exc import OperationalError
 from contracts.envelope import Envelope
 from store import kg_tables, queries
 from store import migrate as schema
-from store.engine import DEFAULT_STORE_URL, display_url, is_memory_sqlite, make_engine
-from store.errors import StoreError
+from store.engine import DEFAULT_STORE_URL, display_url, is_memory_sqlite, make_engine, missing_sqlite_file
+from store.errors import StoreBehind, StoreError
 from store.models import ENTANGLEMENTS, EVENTS
 from store.rows import entanglement_rows, from_row, to_row
 
@@ -53,6 +53,9 @@ class BeamStore:
 
     def __init__(self, url: str = DEFAULT_STORE_URL, *, migrate: bool = False) -> None:
         self.url = url
+        if not migrate and missing_sqlite_file(url):
+            # Refuse without touching the disk: a failed open must not leave an empty file behind.
+            raise StoreBehind(schema.behind_message(display_url(url), None, schema.head_revision()))
         self._engine = make_engine(url)
         self.is_postgres = self._engine.dialect.name == "postgresql"
         self.is_memory = is_memory_sqlite(self._engine.url)

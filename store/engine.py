@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -27,6 +28,14 @@ def _json_dumps(value: Any) -> str:
 
 def is_memory_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def missing_sqlite_file(url: str | URL) -> bool:
+    """A SQLite file URL whose file does not exist (opening it would create an empty file)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or is_memory_sqlite(parsed):
+        return False
+    return not Path(str(parsed.database)).exists()
 
 
 def display_url(url: str | URL) -> str:

@@ -71,7 +71,12 @@ def check_current(engine: Engine) -> str:
             f"store {url} is at schema revision {current}, unknown to this Beamline (head {head}): "
             "upgrade Beamline"
         )
-    raise StoreBehind(
+    raise StoreBehind(behind_message(url, current, head))
+
+
+def behind_message(url: str, current: str | None, head: str) -> str:
+    """The one-line refusal of a store that is not migrated to ``head``."""
+    return (
         f"store {url} schema is at revision {current or 'none'}, needs {head}: "
         f"run `beamline store migrate --store {url}`"
     )

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, or_, select, union_all
+from sqlalchemy import Connection, Select, and_, bindparam, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from store.models import ENTANGLEMENTS, EVENTS
@@ -78,25 +78,32 @@ def fetch(connection: Connection, query: Select[Any]) -> list[RawRow]:
 # ---------------------------------------------------------------- lineage
 
 
+_LATEST_RUN_OF_CELL = (
+    select(E.sheet_run_id).where(E.cell_id == bindparam("cell")).order_by(E.seq.desc()).limit(1)
+)
+
+
 def latest_run_of_cell(connection: Connection, cell_id: str) -> str | None:
     """The sheet run that most recently recorded an event for ``cell_id`` (cell names recur across runs)."""
-    query = select(E.sheet_run_id).where(E.cell_id == cell_id).order_by(E.seq.desc()).limit(1)
-    return connection.execute(query).scalar()
+    return connection.execute(_LATEST_RUN_OF_CELL, {"cell": cell_id}).scalar()
 
 
-def _with_ancestors(connection: Connection, seed: ColumnElement[bool]) -> list[tuple[Any, ...]]:
-    """Rows matching ``seed`` plus every event reachable by causation_id, deduplicated, in seq order."""
+def _ancestors_query(seed: ColumnElement[bool]) -> Select[Any]:
+    """Rows matching ``seed`` plus every event reachable by causation_id, in seq order."""
     chain = select(E.seq, E.causation_id).where(seed).cte("chain", recursive=True)
     parent = EVENTS.alias("parent")
     step = select(parent.c.seq, parent.c.causation_id).join(chain, parent.c.event_id == chain.c.causation_id)
     # UNION (not UNION ALL) drops rows already in the chain, so even a causation cycle terminates.
     chain = chain.union(step)
-    query = (
+    return (
         select(E.seq, E.header, E.payload, E.event_id, E.type, E.cell_id, E.sheet_run_id)
         .where(E.seq.in_(select(chain.c.seq)))
         .order_by(E.seq)
     )
-    return [tuple(row) for row in connection.execute(query)]
+
+
+# Built once: reusing the statement object skips SQLAlchemy's per-call cache-key work.
+_CELL_LINEAGE = _ancestors_query(and_(E.cell_id == bindparam("cell"), E.sheet_run_id == bindparam("run")))
 
 
 def lineage_rows(connection: Connection, cell_id: str, sheet_run_id: str) -> list[RawRow]:
@@ -109,10 +116,10 @@ def lineage_rows(connection: Connection, cell_id: str, sheet_run_id: str) -> lis
     """
     rows: dict[int, tuple[Any, ...]] = {}
     covered_cells = {(sheet_run_id, cell_id)}
-    seed: ColumnElement[bool] = and_(E.cell_id == cell_id, E.sheet_run_id == sheet_run_id)
+    found = connection.execute(_CELL_LINEAGE, {"cell": cell_id, "run": sheet_run_id})
     while True:
-        for row in _with_ancestors(connection, seed):
-            rows.setdefault(row[0], row)
+        for row in found:
+            rows.setdefault(row[0], tuple(row))
         known_events = {row[3] for row in rows.values()}
         terms: list[ColumnElement[bool]] = []
         for seq, _h, payload, _id, event_type, _cell, run in rows.values():
@@ -128,24 +135,40 @@ def lineage_rows(connection: Connection, cell_id: str, sheet_run_id: str) -> lis
             terms.append(and_(E.cell_id.in_(new_cells), E.sheet_run_id == run, E.seq < seq))
         if not terms:
             break
-        seed = or_(*terms)
+        found = connection.execute(_ancestors_query(or_(*terms)))
     return [(row[0], row[1], row[2]) for _, row in sorted(rows.items())]
 
 
 # ---------------------------------------------------------------- ghost replay
 
 
+_MEMBERS = (
+    select(ENTANGLEMENTS.c.cell_id)
+    .where(ENTANGLEMENTS.c.eid == bindparam("eid"))
+    .order_by(ENTANGLEMENTS.c.position)
+)
+_CELLS_SEEN = select(E.cell_id).where(E.eid == bindparam("eid")).distinct()
+_LAST_OF_CELL = (
+    select(E.seq, E.header, E.payload)
+    .where(E.eid == bindparam("eid"), E.cell_id == bindparam("cell"))
+    .order_by(E.seq.desc())
+    .limit(bindparam("last"))
+)
+_LAST_OF_EID_LEVEL = (
+    select(E.seq, E.header, E.payload)
+    .where(E.eid == bindparam("eid"), E.cell_id.is_(None))
+    .order_by(E.seq.desc())
+    .limit(bindparam("last"))
+)
+
+
 def entanglement_members(connection: Connection, eid: str) -> list[str]:
-    query = select(ENTANGLEMENTS.c.cell_id).where(ENTANGLEMENTS.c.eid == eid).order_by(
-        ENTANGLEMENTS.c.position
-    )
-    return list(connection.execute(query).scalars())
+    return list(connection.execute(_MEMBERS, {"eid": eid}).scalars())
 
 
 def cells_seen_in_eid(connection: Connection, eid: str) -> list[str | None]:
     """Distinct cell ids of the EID's events (None for EID-level events such as EntanglementLink)."""
-    query = select(E.cell_id).where(E.eid == eid).distinct()
-    return list(connection.execute(query).scalars())
+    return list(connection.execute(_CELLS_SEEN, {"eid": eid}).scalars())
 
 
 def last_events_per_cell(
@@ -153,21 +176,15 @@ def last_events_per_cell(
 ) -> list[RawRow]:
     """The last ``last`` events of each cell in the EID, merged in seq order.
 
-    One ``ORDER BY seq DESC LIMIT n`` per cell, each a backwards range read of
-    ix_events_eid_cell_seq, combined in a single UNION ALL statement.
+    One ``ORDER BY seq DESC LIMIT n`` per cell: each a short backwards range read
+    of ix_events_eid_cell_seq, however long the EID's history is.
     """
-    parts = []
+    rows: list[RawRow] = []
     for cell in cells:
-        cell_term = E.cell_id.is_(None) if cell is None else E.cell_id == cell
-        part = (
-            select(E.seq, E.header, E.payload)
-            .where(E.eid == eid, cell_term)
-            .order_by(E.seq.desc())
-            .limit(last)
-            .subquery()
-        )
-        parts.append(select(part.c.seq, part.c.header, part.c.payload))
-    if not parts:
-        return []
-    merged = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
-    return fetch(connection, select(merged.c.seq, merged.c.header, merged.c.payload).order_by(merged.c.seq))
+        if cell is None:
+            found = connection.execute(_LAST_OF_EID_LEVEL, {"eid": eid, "last": last})
+        else:
+            found = connection.execute(_LAST_OF_CELL, {"eid": eid, "cell": cell, "last": last})
+        rows.extend((row[0], row[1], row[2]) for row in found)
+    rows.sort(key=lambda row: row[0])
+    return rows

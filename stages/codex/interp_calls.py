@@ -56,7 +56,9 @@ POINTWISE: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _arity(name: str, args: list[Value], kwargs: dict[str, Value], count: int, allowed: frozenset[str]) -> None:
+def _arity(
+    name: str, args: list[Value], kwargs: dict[str, Value], count: int, allowed: frozenset[str]
+) -> None:
     if len(args) != count:
         raise InterpreterError(name, f"takes {count} positional argument(s), got {len(args)}")
     unknown = sorted(set(kwargs) - allowed)

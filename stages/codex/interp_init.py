@@ -92,8 +92,10 @@ def smooth_random(
     ``max_wavenumber`` per axis, a_j ~ N(0, 1) and φ_j ~ U[0, 2π): smooth at any
     resolution (periodic on the box), so continuum identities hold up to O(h²).
     """
-    index_phase = [np.arange(n, dtype=float).reshape([-1 if a == i else 1 for a in range(len(shape))]) / n
-                   for i, n in enumerate(shape)]
+    index_phase = [
+        np.arange(n, dtype=float).reshape([-1 if a == i else 1 for a in range(len(shape))]) / n
+        for i, n in enumerate(shape)
+    ]
     field = np.zeros(shape)
     for _ in range(modes):
         wavenumbers = rng.integers(-max_wavenumber, max_wavenumber + 1, size=len(shape))

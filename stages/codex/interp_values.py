@@ -122,9 +122,9 @@ def expand(field: Field, layout: Layout) -> np.ndarray:
     """``field.data`` with broadcastable singleton axes added so it lines up with ``layout``."""
     data = field.data
     if layout.time and not field.time:
-        data = data[np.newaxis]
+        data = data[None]
     if layout.components is not None and field.components is None:
-        data = data[..., np.newaxis]
+        data = data[..., None]
     return data
 
 
@@ -154,7 +154,7 @@ def elementwise(op: str, fn: Callable[..., Any], operands: list[Value]) -> Field
         return to_number(fn(*(np.asarray(v) for v in checked)))
     layout = joint_layout(op, fields)
     arrays = [expand(v, layout) if isinstance(v, Field) else v for v in checked]
-    return Field(np.asarray(fn(*arrays)), layout)
+    return Field(fn(*arrays), layout)
 
 
 def require_field(op: str, value: Value) -> Field:

@@ -20,7 +20,7 @@ reports them.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,8 +63,15 @@ ARITHMETIC = {
     "pow": np.power,
 }
 NARY = frozenset({"add", "mul"})
+PRODUCTS: dict[str, Callable[[Value, Value], Value]] = {
+    "outer": interp_fieldops.outer,
+    "dot": interp_fieldops.dot,
+    "cross": interp_fieldops.cross,
+}
 LEAVES = frozenset({"num", "bool", "str", "ref", "empty", "attr"})
-PREDICATE_OPS = frozenset({"lt", "le", "gt", "ge", "eq", "ne", "approx", "and", "or", "implies", "iff", "not"})
+PREDICATE_OPS = frozenset(
+    {"lt", "le", "gt", "ge", "eq", "ne", "approx", "and", "or", "implies", "iff", "not"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +102,16 @@ class Evaluation:
 
 
 class _Evaluator:
-    def __init__(self, grid: GridSpec, bindings: Mapping[str, object], seed: int, data_dir: str | None) -> None:
+    def __init__(
+        self, grid: GridSpec, bindings: Mapping[str, object], seed: int, data_dir: str | None
+    ) -> None:
         self.grid = grid
         self.bindings = bindings
         self.ctx = interp_calls.Context(grid, seed, data_dir)
         self.scopes: list[tuple[str, Value]] = []
         self.cache: dict[Node, Value] = {}
         self.closed: dict[int, bool] = {}
+        self.coordinates: dict[str, Field] = {}
         self.evolve_vars: frozenset[str] = frozenset()
         self.root: Node | None = None
         self.trace: EvolveTrace | None = None
@@ -150,14 +160,14 @@ class _Evaluator:
         if op in ARITHMETIC:
             return self.arithmetic(node)
         if op == "neg":
-            value = self.eval(node.args[0])
+            value = self.eval(_only(node))
             return (not value) if isinstance(value, bool) else elementwise("neg", np.negative, [value])
         if op in interp_fieldops.DIFFERENTIAL_OPS:
             return interp_fieldops.differential(op, self.eval(_only(node)), self.grid)
         if op == "delay":
             return interp_fieldops.delay(*self.operands(node, 2))
-        if op in ("outer", "dot", "cross"):
-            return getattr(interp_fieldops, op)(*self.operands(node, 2))  # type: ignore[no-any-return]
+        if op in PRODUCTS:
+            return PRODUCTS[op](*self.operands(node, 2))
         if op in ("oplus", "ominus"):
             return interp_fieldops.superpose(op, [self.eval(a) for a in node.args], self.grid)
         if op == "call":
@@ -193,9 +203,13 @@ class _Evaluator:
         if name == "pi":
             return float(np.pi)
         if name in BUILTIN_NAMES:
-            return coordinate(name, self.grid)
+            if name not in self.coordinates:  # leaves are not cached by eval(); evolve bodies reuse these
+                self.coordinates[name] = coordinate(name, self.grid)
+            return self.coordinates[name]
         if name in OBSERVABLES:
-            raise InterpreterError(name, "is an observable of the cell's value; bind it (evaluate_predicate does)")
+            raise InterpreterError(
+                name, "is an observable of the cell's value; bind it (evaluate_predicate does)"
+            )
         raise InterpreterError("ref", f"unknown name {name!r}")
 
     def attribute(self, path: str) -> Value:
@@ -327,4 +341,3 @@ def evaluate_predicate(
     if not isinstance(result, bool):
         raise InterpreterError("predicate", f"evaluates to a {describe(result)}, not a bool")
     return result
-

@@ -62,7 +62,9 @@ def neighbours(f: Array, axis: int, boundary: str, xp: Namespace) -> tuple[Array
             lo = f[_slice(f.ndim, axis, slice(1, 2))]
             hi = f[_slice(f.ndim, axis, slice(n - 2, n - 1))]
     else:
-        raise InterpreterError("boundary", f"unknown boundary rule {boundary!r}; expected one of {BOUNDARY_RULES}")
+        raise InterpreterError(
+            "boundary", f"unknown boundary rule {boundary!r}; expected one of {BOUNDARY_RULES}"
+        )
     padded = xp.concatenate([lo, f, hi], axis=axis)
     return padded[_slice(f.ndim, axis, slice(0, n))], padded[_slice(f.ndim, axis, slice(2, n + 2))]
 
@@ -97,7 +99,9 @@ def grad(f: Array, h: float, boundary: str, xp: Namespace, time_axis: bool = Fal
 def _vector_axes(v: Array, time_axis: bool, op: str) -> list[int]:
     axes = _spatial_axes(v, time_axis, True, op)
     if v.shape[-1] != len(axes):
-        raise InterpreterError(op, f"expects {len(axes)} components on a {len(axes)}-D grid, got {v.shape[-1]}")
+        raise InterpreterError(
+            op, f"expects {len(axes)} components on a {len(axes)}-D grid, got {v.shape[-1]}"
+        )
     return axes
 
 
@@ -288,7 +292,10 @@ def ominus(a: Array, b: Array, h: float, rank: int, xp: Namespace) -> Array:
 
 
 def interfere(
-    *psis: Array, xp: Namespace, weights: tuple[float, ...] | None = None, phases: tuple[float, ...] | None = None
+    *psis: Array,
+    xp: Namespace,
+    weights: tuple[float, ...] | None = None,
+    phases: tuple[float, ...] | None = None,
 ) -> Array:
     """|Σ_k w_k e^{iφ_k} ψ_k|² (weights default 1, phases default 0); a real field."""
     if not psis:
@@ -296,9 +303,7 @@ def interfere(
     w = weights if weights is not None else (1.0,) * len(psis)
     phi = phases if phases is not None else (0.0,) * len(psis)
     if len(w) != len(psis) or len(phi) != len(psis):
-        raise InterpreterError(
-            "interfere", f"{len(psis)} fields but {len(w)} weights and {len(phi)} phases"
-        )
+        raise InterpreterError("interfere", f"{len(psis)} fields but {len(w)} weights and {len(phi)} phases")
     terms = [wk * xp.exp(1j * pk) * psi for wk, pk, psi in zip(w, phi, psis, strict=True)]
     amplitude = builtins.sum(terms[1:], terms[0])
     return xp.real(amplitude * xp.conj(amplitude))

@@ -40,7 +40,8 @@ def events_for_eid(store: Any, eid: str) -> list[Any]:
         for env in store.events(sheet_run_id=run, types=["SheetSubmitted", "PatternMotif"]):
             if env.type == "SheetSubmitted" or any((run, c) in members for c in env.payload.get("cells", [])):
                 extra.append(env)
-    return extra + own
+    combined: list[Any] = [*extra, *own]
+    return combined
 
 
 @kg_app.command("export")

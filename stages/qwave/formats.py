@@ -83,3 +83,35 @@ def to_reference(value: Any) -> Any:
     if hasattr(value, "dtype") and jnp.issubdtype(value.dtype, jnp.floating):
         return value.astype(jnp.float32)
     return value
+
+
+class PrecisionPlan:
+    """Which format each opcode's result is stored in: one format for all, or one per opcode (auto).
+
+    Inputs (initialisers, coordinates) are stored in ``input_format``. ``key`` is
+    hashable and part of the compile-cache key.
+    """
+
+    __slots__ = ("_default", "_per_op", "input_format")
+
+    def __init__(self, default: Format = "fp32", per_op: dict[str, Format] | None = None) -> None:
+        self._default: Format = default
+        self._per_op: dict[str, Format] = dict(per_op or {})
+        self.input_format: Format = default if not per_op else "fp32"
+
+    @classmethod
+    def uniform(cls, fmt: Format) -> PrecisionPlan:
+        return cls(fmt)
+
+    def for_op(self, opcode: str) -> Format:
+        return self._per_op.get(opcode, self._default)
+
+    @property
+    def key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return self._default, tuple(sorted(self._per_op.items()))
+
+    def describe(self) -> str | dict[str, str]:
+        """JSON form for events: the format name, or {opcode: format} for a per-opcode plan."""
+        if not self._per_op:
+            return self._default
+        return dict(sorted(self._per_op.items()))

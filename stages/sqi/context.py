@@ -6,8 +6,10 @@ them for the life of a stage instance without changing any outcome; it is a
 read-through memo, not state.
 
 Drift uses the basin named by the run's ``SheetSubmitted.basin_id`` (recorded at
-submission, so a re-run uses the same basin whatever packets arrived since);
-``None`` there means the run has no basin and the drift term is absent.
+submission, so a re-run uses the same basin whatever packets arrived since) and
+found among the container's ``BasinSyncPacket`` events; ``None`` there means the
+run has no basin and the drift term is absent. A named basin that is not in the
+store is an error (the beam fails closed), never a silently missing term.
 """
 
 from __future__ import annotations
@@ -48,18 +50,28 @@ class RecordCache:
         cached = self.basins.get(key)
         if cached is not None:
             return cached
-        from basin.sync import packet_id
-
         for env in reader.events(types=["BasinSyncPacket"], container_id=container_id):
-            if packet_id(env.payload) == basin_id:
+            if basin_id in packet_ids(env.payload):
                 vector = [float(v) for v in env.payload["basin"]]
                 self.basins[key] = vector
                 return vector
         raise ContextError(f"basin {basin_id!r} of container {container_id!r} not found")
 
 
+def packet_ids(packet: Mapping[str, Any]) -> set[str]:
+    """The ids a basin packet answers to: its packet id (SHA-256 of the unsigned packet,
+    ``basin.packets.packet_id``) and the content id of the basin it carries
+    (``basin.container.basin_id`` of container, point and n)."""
+    from basin.container import basin_id
+    from basin.packets import packet_id
+    from contracts.payloads import BasinSyncPacket
+
+    model = BasinSyncPacket.model_validate(dict(packet))
+    return {packet_id(model), basin_id(model.container_id, model.basin, model.n)}
+
+
 def beam_drift(result: Mapping[str, Any], basin: list[float]) -> float:
     """Fisher–Rao distance of the beam's basin signature from ``basin`` (radians, [0, π])."""
-    from basin.signature import drift, signature
+    from basin.reader import drift, signature
 
     return float(drift(signature(result), basin))

@@ -11,9 +11,10 @@ Semantics (all documented choices; each one errs towards *denying*):
   A key that itself contains dots (the flag ``stage.sqi``) is found by trying
   the longest matching key first, so ``flags.stage.sqi`` works.
 * A bare observable name (``energy``, ``finite`` …) means
-  ``beam.observables.<name>``; another bare name is a policy constant (the
-  ``[constants]`` table of the policy file) and is resolved at compile time —
-  an unknown one is a ``RuleCompileError``.
+  ``beam.observables.<name>``; a bare input root (``identity``, ``score`` …)
+  is that part of the input; any other bare name is a policy constant (the
+  ``[constants]`` table of the policy file) resolved at compile time — an
+  unknown one is a ``RuleCompileError``.
 * ``null`` means "not applicable" (``cost.cfl`` of a cell without an evolve,
   ``score.drift`` without a basin): every comparison with a null operand is
   false, so a deny rule about it does not match. Absent (missing) and null are
@@ -100,6 +101,7 @@ _UNARY_FUNCTIONS: dict[str, Callable[[float], Any]] = {
     "finite": math.isfinite,
 }
 _CONSTANT_NAMES = {"pi": math.pi}
+INPUT_ROOTS = frozenset({"beam", "score", "cost", "flags", "identity"})
 
 
 class _Compiler:
@@ -149,13 +151,17 @@ class _Compiler:
         if name in OBSERVABLES:
             path = f"beam.observables.{name}"
             return lambda data: lookup(data, path)
+        if name in INPUT_ROOTS:
+            return lambda data: lookup(data, name)
         if name in self.constants:
             constant = self.constants[name]
             return lambda _data: constant
         if name in _CONSTANT_NAMES:
             builtin = _CONSTANT_NAMES[name]
             return lambda _data: builtin
-        raise RuleCompileError(f"unknown name {name!r} (not an observable or a policy constant)")
+        raise RuleCompileError(
+            f"unknown name {name!r} (not an observable, an input root or a policy constant)"
+        )
 
     def _comparison(self, node: Node) -> Evaluator:
         left, right = self._args(node, 2)
@@ -170,7 +176,8 @@ class _Compiler:
                 if isinstance(a, str) or isinstance(b, str) or isinstance(a, bool) or isinstance(b, bool):
                     if type(a) is not type(b):
                         raise RuleError(f"{what}: cannot compare {type(a).__name__} with {type(b).__name__}")
-                    return (a == b) if op == "eq" else (a != b)
+                    same: bool = a == b
+                    return same if op == "eq" else not same
                 x, y = _number(a, f"left of {what}"), _number(b, f"right of {what}")
                 return (x == y) if op == "eq" else (x != y)
             return _ORDERINGS[op](_number(a, f"left of {what}"), _number(b, f"right of {what}"))

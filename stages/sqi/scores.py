@@ -62,7 +62,9 @@ class ScoreError(ValueError):
 def _resolve(node: Node, observables: Mapping[str, Any], goal_values: Mapping[str, Any]) -> float | None:
     """Numeric value of a comparison operand; ``None`` stands for a null (non-finite) value."""
     if node.op == "num":
-        return float(node.value)  # type: ignore[arg-type]
+        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+            raise ScoreError(f"number literal holds {node.value!r}")
+        return float(node.value)
     if node.op == "bool":
         return 1.0 if node.value else 0.0
     if node.op == "ref" and node.value in OBSERVABLES:
@@ -217,7 +219,7 @@ def qscore(terms: Mapping[str, float | None], weights: Mapping[str, float]) -> t
     if total <= 0:
         raise ScoreError("no qscore term has a positive weight")
     used = {t: weights[t] / total for t in present}
-    value = sum(used[t] * float(v) for t, v in present.items())  # type: ignore[arg-type]
+    value = sum(used[t] * float(v) for t, v in present.items())
     return min(1.0, max(0.0, value)), used
 
 

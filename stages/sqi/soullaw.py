@@ -76,7 +76,8 @@ class Decision:
 def _default_parser() -> PredicateParser:
     from stages.codex.parser import parse_predicate
 
-    return parse_predicate
+    parser: PredicateParser = parse_predicate
+    return parser
 
 
 def policy_from_text(

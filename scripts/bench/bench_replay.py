@@ -1,0 +1,157 @@
+"""P8 — replay reads on a large store.
+
+Fills a SQLite store with N synthetic but contract-valid pipeline events
+(``store.sample_runs``: every stage, EIDs, SPE generations) in batches, then
+times ``ghost_replay_for_eid(eid, last=100)`` and ``get_lineage_for_cell`` on
+random EIDs and cells. Prints one JSON object; asserts nothing.
+
+    .venv/bin/python scripts/bench/bench_replay.py                 # 1,000,000 events
+    .venv/bin/python scripts/bench/bench_replay.py --events 100000 --queries 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import sqlalchemy  # noqa: E402
+
+from store.beam_store import open_store  # noqa: E402
+from store.sample_runs import eid_for, sample_runs  # noqa: E402
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def percentile(samples_ms: list[float], q: float) -> float:
+    ordered = sorted(samples_ms)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return round(ordered[index], 3)
+
+
+def summary(samples_ms: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": percentile(samples_ms, 50),
+        "p99_ms": percentile(samples_ms, 99),
+        "mean_ms": round(statistics.fmean(samples_ms), 3),
+        "max_ms": round(max(samples_ms), 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000, help="events to store (default 1,000,000)")
+    parser.add_argument("--batch", type=int, default=5000, help="events per persist transaction")
+    parser.add_argument("--queries", type=int, default=500, help="timed calls per query kind")
+    parser.add_argument("--last", type=int, default=100, help="ghost replay window")
+    parser.add_argument("--cells", type=int, default=4, help="cells per sheet run (entangled in pairs)")
+    parser.add_argument("--generations", type=int, default=2, help="SPE generations per cell")
+    parser.add_argument("--db", type=Path, default=None, help="SQLite file (default: a temporary file)")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    workdir = tempfile.TemporaryDirectory(prefix="bench_replay_")
+    db_path = args.db or Path(workdir.name) / "replay.db"
+    url = f"sqlite:///{db_path}"
+    store = open_store(url, migrate=True)
+
+    runs: list[str] = []
+    stored = 0
+    pending: list = []  # type: ignore[type-arg]
+    fill_started = time.perf_counter()
+    persist_s = 0.0
+    for run in sample_runs(args.events, cells=args.cells, generations=args.generations):
+        runs.append(run[0].sheet_run_id)
+        pending.extend(run)
+        if len(pending) >= args.batch:
+            started = time.perf_counter()
+            stored += store.persist_beam_events(pending)
+            persist_s += time.perf_counter() - started
+            pending = []
+    if pending:
+        started = time.perf_counter()
+        stored += store.persist_beam_events(pending)
+        persist_s += time.perf_counter() - started
+    fill_s = time.perf_counter() - fill_started
+    with store.connect() as connection:  # fresh statistics, as a long-running store would have
+        connection.execute(sqlalchemy.text("ANALYZE"))
+        connection.commit()
+
+    rng = random.Random(args.seed)
+    cell_names = [f"c{i}" for i in range(args.cells)]
+    all_cells = [f"{c}.g{g}" if g else c for c in cell_names for g in range(args.generations + 1)]
+
+    def random_eid() -> str:
+        pair = rng.randrange(0, args.cells, 2)
+        return eid_for(rng.choice(runs), cell_names[pair:pair + 2])
+
+    for _ in range(50):  # warm the page cache and the statement cache
+        store.ghost_replay_for_eid(random_eid(), last=args.last)
+
+    ghost_ms: list[float] = []
+    ghost_events: list[int] = []
+    for _ in range(args.queries):
+        eid = random_eid()
+        started = time.perf_counter_ns()
+        ghost = store.ghost_replay_for_eid(eid, last=args.last)
+        ghost_ms.append((time.perf_counter_ns() - started) / 1e6)
+        ghost_events.append(len(ghost.events))
+
+    lineage_ms: list[float] = []
+    lineage_events: list[int] = []
+    for _ in range(args.queries):
+        run_id, cell = rng.choice(runs), rng.choice(all_cells)
+        started = time.perf_counter_ns()
+        lineage = store.get_lineage_for_cell(cell, sheet_run_id=run_id)
+        lineage_ms.append((time.perf_counter_ns() - started) / 1e6)
+        lineage_events.append(len(lineage))
+
+    latest_ms: list[float] = []  # the CLI form: no run given, the cell's latest run is looked up
+    for _ in range(args.queries):
+        cell = rng.choice(all_cells)
+        started = time.perf_counter_ns()
+        store.get_lineage_for_cell(cell)
+        latest_ms.append((time.perf_counter_ns() - started) / 1e6)
+
+    report = {
+        "benchmark": "P8 replay",
+        "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "python": platform.python_version(),
+                    "sqlite": sqlalchemy.__version__ and __import__("sqlite3").sqlite_version,
+                    "sqlalchemy": sqlalchemy.__version__},
+        "store": {"url": url, "events": store.max_seq(), "stored_now": stored, "runs": len(runs),
+                  "file_mb": round(db_path.stat().st_size / 2**20, 1)},
+        "fill": {"seconds": round(fill_s, 2), "events_per_s": round(stored / fill_s),
+                 "persist_seconds": round(persist_s, 2), "persist_events_per_s": round(stored / persist_s)
+                 if persist_s else None, "batch": args.batch},
+        "ghost_replay_for_eid": {"last": args.last, "calls": args.queries,
+                                 "mean_events": round(statistics.fmean(ghost_events), 1), **summary(ghost_ms)},
+        "get_lineage_for_cell": {"calls": args.queries, "mean_events": round(statistics.fmean(lineage_events), 1),
+                                 **summary(lineage_ms)},
+        "get_lineage_for_cell_latest_run": {"calls": args.queries, **summary(latest_ms)},
+        "targets_ms": {"ghost_replay_p99": 5, "lineage_p99": 10},
+    }
+    store.close()
+    workdir.cleanup()
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
