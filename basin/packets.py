@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +32,7 @@ from contracts.payloads import BasinSyncPacket
 from contracts.registry import canonical_json
 
 PACKET_VERSION = 1
+_SIGNATURE_HEX = re.compile(r"[0-9a-f]{128}")
 
 # Rejection codes; a BasinPacketRejected.reason is "<code>: <detail>".
 MALFORMED = "malformed"
@@ -127,6 +129,10 @@ def verify_packet(packet: BasinSyncPacket, trust: TrustStore) -> str | None:
         return f"{INVALID_PACKET}: created_at {packet.created_at!r} is not an ISO-8601 time with zone"
     if packet.key_id not in trust:
         return f"{UNTRUSTED_KEY}: key {packet.key_id} is not in the trust store"
+    if not _SIGNATURE_HEX.fullmatch(packet.signature):
+        # One spelling only: bytes.fromhex would also accept upper case, letting a
+        # packet change (and its bytes differ) while its signature still verified.
+        return f"{BAD_SIGNATURE}: signature is not 128 lower-case hex digits"
     if not trust.verify(packet.key_id, packet.signature, signing_bytes(packet)):
         return f"{BAD_SIGNATURE}: Ed25519 signature does not verify for key {packet.key_id}"
     try:

@@ -108,6 +108,8 @@ class MemoryBus:
     """In-process bus. ``capacity``: unacknowledged messages a partition may hold."""
 
     name = "memory"
+    #: How often run_pipeline checks for quiescence (lag is a cheap in-memory sum here).
+    lag_poll_s = 0.01
 
     def __init__(
         self,

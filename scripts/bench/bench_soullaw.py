@@ -1,8 +1,9 @@
 """SoulLaw decision time: the default policy (soullaw.toml) evaluated on many beams.
 
 Measures, per decision, (a) ``decide`` alone — the compiled rule closures plus
-the deadline checks — and (b) a whole SQI assessment without a basin (scores,
-input digest, decision). Inputs are a mix of approved and denied beams. Each
+the deadline checks — (b) a whole SQI assessment without a basin (scores,
+input digest, decision) with the policy held in memory, and (c) the same as the
+stage runs it, re-reading and hashing ``soullaw.toml`` per beam. Inputs are a mix of approved and denied beams. Each
 figure is the median over ``--repeats`` runs of that run's percentile. Also
 reports the one-off cost of loading and compiling the policy. Prints one JSON
 object; asserts nothing.
@@ -96,6 +97,7 @@ def main() -> None:
 
     ctx = StageContext(flags=flags, flags_digest="bench", clock=lambda: T0, reader=Reader())
     assessor = Assessor(policy=policy)
+    from_file = Assessor()  # re-reads and hashes soullaw.toml per beam; compiled closures are memoised
     inputs = []
     for beam in beams:
         result = beam.payload["result"]
@@ -104,6 +106,7 @@ def main() -> None:
 
     decide_runs: list[tuple[float, float, float]] = []
     assess_runs: list[tuple[float, float, float]] = []
+    file_runs: list[tuple[float, float, float]] = []
     denied = 0
     for _ in range(args.repeats):
         samples = []
@@ -119,6 +122,12 @@ def main() -> None:
             assessor.assess(beam, ctx)
             samples.append((time.perf_counter_ns() - start) / 1000)
         assess_runs.append((percentile(samples, 50), percentile(samples, 99), statistics.fmean(samples)))
+        samples = []
+        for beam in beams:
+            start = time.perf_counter_ns()
+            from_file.assess(beam, ctx)
+            samples.append((time.perf_counter_ns() - start) / 1000)
+        file_runs.append((percentile(samples, 50), percentile(samples, 99), statistics.fmean(samples)))
 
     def med(runs: list[tuple[float, float, float]], i: int) -> float:
         return round(statistics.median(r[i] for r in runs), 2)
@@ -131,6 +140,7 @@ def main() -> None:
         "decisions": args.decisions, "repeats": args.repeats, "denied_fraction": round(denied / len(inputs), 3),
         "decide_us": {"p50": med(decide_runs, 0), "p99": med(decide_runs, 1), "mean": med(decide_runs, 2)},
         "assess_us": {"p50": med(assess_runs, 0), "p99": med(assess_runs, 1), "mean": med(assess_runs, 2)},
+        "assess_policy_file_us": {"p50": med(file_runs, 0), "p99": med(file_runs, 1), "mean": med(file_runs, 2)},
     }, indent=2))
 
 

@@ -60,7 +60,7 @@ def _check_signature(node: Node, name: str) -> None:
     for key, value in node.kw:
         if key not in allowed:
             close = difflib.get_close_matches(key, sorted(allowed), n=1)
-            hint = f"did you mean {close[0]}=…?" if close else (
+            hint: str | None = f"did you mean {close[0]}=…?" if close else (
                 f"{name} takes " + ", ".join(f"{k}=…" for k in sorted(allowed)) if allowed else
                 f"{name} takes no keyword arguments")
             fail(value, f"{name} has no keyword argument '{key}'", hint, code="signature")

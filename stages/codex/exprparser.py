@@ -182,9 +182,9 @@ class ExprParser:
     def prefix(self) -> Node:
         tok = self.advance()
         if tok.kind == "num":
-            return self.node("num", tok, value=tok.value)
+            return self.node("num", tok, value=tok.number)
         if tok.kind == "str":
-            return self.node("str", tok, value=tok.value)
+            return self.node("str", tok, value=str(tok.value))
         if tok.kind == "dotted":
             return self.node("attr", tok, value=tok.text)
         if tok.kind == "name":
@@ -310,11 +310,9 @@ class ExprParser:
     def delay_steps(self) -> Node:
         tok = self.advance()
         if tok.kind == "num":
-            return self.node("num", tok, value=tok.value)
+            return self.node("num", tok, value=tok.number)
         if tok.kind == "op" and tok.value == "-" and self.peek().kind == "num":
-            number = self.advance()
-            assert isinstance(number.value, int | float)
-            return self.node("num", tok, value=-number.value)
+            return self.node("num", tok, value=-self.advance().number)
         if tok.kind == "name":
             return self.node("ref", tok, value=tok.text)
         raise self.error(
@@ -324,11 +322,9 @@ class ExprParser:
     def evolve(self, tok: Token) -> Node:
         count_tok = self.advance()
         if count_tok.kind == "op" and count_tok.value == "-" and self.peek().kind == "num":
-            number = self.advance()
-            assert isinstance(number.value, int | float)
-            count = self.node("num", count_tok, value=-number.value)
+            count = self.node("num", count_tok, value=-self.advance().number)
         elif count_tok.kind == "num":
-            count = self.node("num", count_tok, value=count_tok.value)
+            count = self.node("num", count_tok, value=count_tok.number)
         elif count_tok.kind == "name":
             count = self.node("ref", count_tok, value=count_tok.text)
         else:

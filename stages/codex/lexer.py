@@ -30,6 +30,11 @@ class Token:
     line: int
     col: int
 
+    @property
+    def number(self) -> int | float:
+        """The value of a ``num`` token (0 for any other kind)."""
+        return self.value if isinstance(self.value, int | float) else 0
+
     def describe(self) -> str:
         """How an error message names this token."""
         if self.kind == "end":

@@ -21,7 +21,7 @@ from stages.codex.errors import (
 )
 from stages.codex.exprparser import PREDICATE_OPS, ExprParser
 from stages.codex.glyphs import PRECISIONS, RESERVED_WORDS
-from stages.codex.grid import BOUNDARIES, GridSpec
+from stages.codex.grid import BOUNDARIES, Boundary, GridSpec
 from stages.codex.lexer import Token, tokenize_line
 from stages.codex.sheet import Cell, Definition, DefinitionKind, Sheet
 
@@ -311,63 +311,52 @@ class _SheetBuilder:
                 f"grid axes need 1 to {MAX_GRID_POINTS_PER_AXIS} points, got {size.text}",
                 code="grid",
             )
-        options = self.grid_options(parser)
-        spacing = options.get("spacing", 1.0 / shape[0])
-        steps = options.get("time")
-        dt = options.get("step")
+        numbers, boundary = self.grid_options(parser)
+        steps, dt = numbers.get("time"), numbers.get("step")
         if (steps is None) != (dt is None):
-            raise CodexGridError.at(
-                self.span(head),
-                "a time axis needs both 'time T' and 'step DT'",
-                hint="e.g. grid 64 time 32 step 0.01",
-                code="grid",
-            )
-        self.grid = GridSpec(
-            shape=shape,
-            spacing=float(spacing),
-            boundary=options.get("boundary", "periodic"),
-            time_steps=int(steps) if steps is not None else None,
-            dt=float(dt) if dt is not None else None,
-        )
+            raise CodexGridError.at(self.span(head), "a time axis needs both 'time T' and 'step DT'",
+                                    hint="e.g. grid 64 time 32 step 0.01", code="grid")
+        self.grid = GridSpec(shape=shape, spacing=float(numbers.get("spacing", 1.0 / shape[0])), boundary=boundary,
+                             time_steps=int(steps) if steps is not None else None,
+                             dt=float(dt) if dt is not None else None)
         self.grid_span = self.span(head)
 
-    def grid_options(self, parser: ExprParser) -> dict[str, object]:
-        options: dict[str, object] = {}
+    def grid_options(self, parser: ExprParser) -> tuple[dict[str, int | float], Boundary]:
+        """``spacing H`` ``boundary B`` ``time T`` ``step DT`` in any order, each at most once."""
+        numbers: dict[str, int | float] = {}
+        boundary: Boundary | None = None
         while True:
             tok = parser.advance()
             if tok.kind == "end":
-                return options
+                return numbers, boundary or "periodic"
             word = tok.text if tok.kind == "name" else ""
             if word not in ("spacing", "boundary", "time", "step"):
-                raise CodexGridError.at(
-                    self.span(tok),
-                    f"unexpected {tok.describe()} in the grid statement",
-                    hint="grid AxB [spacing H] [boundary periodic|neumann|dirichlet] [time T step DT]",
-                    code="grid",
-                )
-            if word in options:
+                raise CodexGridError.at(self.span(tok), f"unexpected {tok.describe()} in the grid statement",
+                                        hint="grid AxB [spacing H] [boundary periodic|neumann|dirichlet] "
+                                             "[time T step DT]", code="grid")
+            if word in numbers or (word == "boundary" and boundary is not None):
                 raise CodexGridError.at(self.span(tok), f"'{word}' is given twice", code="grid")
             value = parser.advance()
             if word == "boundary":
-                if value.kind != "name" or value.text not in BOUNDARIES:
-                    raise CodexGridError.at(
-                        self.span(value),
-                        f"unknown boundary {value.describe()}",
-                        hint="one of " + ", ".join(BOUNDARIES),
-                        code="grid",
-                    )
-                options[word] = value.text
+                boundary = _boundary(value)
+                if boundary is None:
+                    raise CodexGridError.at(self.span(value), f"unknown boundary {value.describe()}",
+                                            hint="one of " + ", ".join(BOUNDARIES), code="grid")
                 continue
-            number = value.value if value.kind == "num" else None
-            if not isinstance(number, int | float) or not math.isfinite(number) or number <= 0:
-                raise CodexGridError.at(
-                    self.span(value),
-                    f"'{word}' needs a positive number, found {value.describe()}",
-                    code="grid",
-                )
+            number = value.number
+            if value.kind != "num" or not math.isfinite(number) or number <= 0:
+                raise CodexGridError.at(self.span(value), f"'{word}' needs a positive number, found {value.describe()}",
+                                        code="grid")
             if word == "time" and not isinstance(number, int):
                 raise CodexGridError.at(self.span(value), "'time' needs a whole number of steps", code="grid")
-            options[word] = number
+            numbers[word] = number
+
+
+def _boundary(tok: Token) -> Boundary | None:
+    for name in ("periodic", "neumann", "dirichlet"):
+        if tok.kind == "name" and tok.text == name:
+            return name
+    return None
 
 
 def _reserved_reason(name: str) -> str | None:

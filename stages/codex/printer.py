@@ -14,7 +14,16 @@ import math
 from stages.codex.ast import Node
 from stages.codex.exprparser import is_logical
 from stages.codex.glyphs import (
-    BP_ATOM, BP_COMPARE, BP_EVOLVE, BP_NOT, BP_PIPE, BP_PREFIX, BP_UMINUS, OP_BP, OP_GLYPH, RIGHT_ASSOC,
+    BP_ATOM,
+    BP_COMPARE,
+    BP_EVOLVE,
+    BP_NOT,
+    BP_PIPE,
+    BP_PREFIX,
+    BP_UMINUS,
+    OP_BP,
+    OP_GLYPH,
+    RIGHT_ASSOC,
 )
 from stages.codex.sheet import Sheet
 

@@ -38,7 +38,6 @@ from contracts.envelope import Envelope
 
 KGItem = dict[str, Any]
 BEAM_ATTR_KEYS = ("route", "normal_key", "fork", "threshold")
-NODE_EVENT_TYPES = frozenset({"SheetSubmitted", "BeamEvent", "DNAMutation", "PatternMotif"})
 
 
 def run_node_id(sheet_run_id: str) -> str:

@@ -303,3 +303,25 @@ def expand_power(node: Node, bindings: Bindings, ctx: RewriteContext) -> Node | 
 def kinds_agree(node: Node, ctx: RewriteContext) -> bool:
     """The operands of an elementwise node have one joint kind that is not ``other``."""
     return joint([ctx.kind(a) for a in node.args]).base != "other"
+
+
+def oplus_collect(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
+    """The operands of one ⊕ are summed before the single normalisation, so they collect like a sum:
+    a ⊕ a → ⊕(a) (2a/‖2a‖ = a/‖a‖), a ⊕ ¬a → ∅, ⊕(a + b, c) → ⊕(a, b, c); a common positive
+    scale of all operands is dropped (only when every coefficient has the same magnitude)."""
+    terms: list[tuple[Coeff, Node]] = []
+    constant: Coeff = 0
+    for arg in node.args:
+        arg_terms, arg_constant, _empty = sum_parts(arg)
+        terms.extend(arg_terms)
+        constant += arg_constant
+    merged = merge_terms(terms, ctx.keys)
+    if not merged and constant == 0:
+        return EMPTY
+    magnitudes = {abs(c) for c, _atom in merged} | ({abs(constant)} if constant != 0 else set())
+    if len(magnitudes) == 1:
+        scale = magnitudes.pop()
+        merged = [(c / scale, atom) for c, atom in merged]
+        constant = constant / scale
+    parts = ([num(constant)] if constant != 0 else []) + [scaled(c, atom) for c, atom in merged]
+    return node.replace(args=tuple(parts))

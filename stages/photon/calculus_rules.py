@@ -102,7 +102,7 @@ def outer_number_as_mul(node: Node, _: Bindings, ctx: RewriteContext) -> Node | 
 
 def bilinear_scale(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
     """(c·a) ∘ (d·b) → (c·d)·(a ∘ b) for ⊗ • × (bilinear; signs included)."""
-    if len(node.args) != 2:
+    if node.op not in BILINEAR_OPS or len(node.args) != 2:
         return None
     coeffs: list[Coeff] = []
     rests: list[Node] = []
@@ -136,7 +136,7 @@ def sort_cross(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
 
 def distribute_bilinear(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
     """(a + b) ⊗ c → a⊗c + b⊗c for ⊗ • × (expanded form; bounded by MAX_EXPANDED_TERMS)."""
-    if len(node.args) != 2 or not any(a.op == "add" for a in node.args):
+    if node.op not in BILINEAR_OPS or len(node.args) != 2 or not any(a.op == "add" for a in node.args):
         return None
     sides: list[list[tuple[Coeff, Node]]] = []
     for arg in node.args:

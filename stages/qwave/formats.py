@@ -103,6 +103,11 @@ class PrecisionPlan:
     def uniform(cls, fmt: Format) -> PrecisionPlan:
         return cls(fmt)
 
+    @property
+    def is_reference(self) -> bool:
+        """True when every tensor stays in fp32."""
+        return self._default == "fp32" and all(fmt == "fp32" for fmt in self._per_op.values())
+
     def for_op(self, opcode: str) -> Format:
         return self._per_op.get(opcode, self._default)
 

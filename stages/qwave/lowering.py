@@ -41,7 +41,7 @@ class Lowering:
     def __init__(self, grid: GridSpec, plan: PrecisionPlan, bindings: Mapping[str, JValue]) -> None:
         import jax.numpy as jnp
 
-        self.jnp = jnp
+        self.jnp: Any = jnp
         self.grid = grid
         self.plan = plan
         self.bindings = bindings

@@ -121,4 +121,4 @@ def step_norm(before: JValue, after: JValue, lowering: Lowering) -> Any:
                                                           else jnp.float32)) ** 2) * grid.spacing**grid.rank)
     if isinstance(before, Truth) and isinstance(after, Truth):
         return jnp.where(jnp.asarray(before.data) == jnp.asarray(after.data), 0.0, 1.0)
-    return jnp.abs(jnp.asarray(after.data) - jnp.asarray(before.data))
+    return jnp.abs(jnp.asarray(data_of(after)) - jnp.asarray(data_of(before)))

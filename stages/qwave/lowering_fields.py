@@ -23,7 +23,7 @@ class FieldOps:
     def __init__(self, grid: GridSpec) -> None:
         import jax.numpy as jnp
 
-        self.jnp = jnp
+        self.jnp: Any = jnp
         self.grid = grid
 
     def _require_vector(self, op: str, field: Field) -> None:

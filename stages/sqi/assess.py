@@ -34,6 +34,7 @@ from stages.sqi.soullaw import (
 )
 
 DEFAULT_POLICY_PATH = Path(__file__).resolve().parents[2] / "soullaw.toml"
+POLICY_FILENAME = "soullaw.toml"
 POLICY_FLAG = "SOULLAW_POLICY"
 BUDGET_FLAG = "SOULLAW_BUDGET_MS"
 
@@ -60,11 +61,11 @@ class Assessor:
 
     def load(self, flags: Mapping[str, Any]) -> Policy:
         """The policy in force: a given ``Policy``, else the file named by the stage option,
-        the ``SOULLAW_POLICY`` flag, or ``soullaw.toml`` at the repository root."""
+        the ``SOULLAW_POLICY`` flag, or the default file (``default_policy_path``)."""
         if self.policy is not None:
             return self.policy
         configured = self.policy_path or flags.get(POLICY_FLAG)
-        path = Path(str(configured)) if configured else DEFAULT_POLICY_PATH
+        path = Path(str(configured)) if configured else default_policy_path()
         return load_policy(path, parse=self.parser)
 
     def budget(self, flags: Mapping[str, Any]) -> float:
@@ -118,6 +119,16 @@ class Assessor:
             card=card, decision=decision, basin_id=basin_id,
             decision_id=decision_id(envelope, decision), notes=problems,
         )
+
+
+def default_policy_path() -> Path:
+    """``soullaw.toml`` at the repository root (a source checkout or editable install),
+    else in the working directory (an installed package run from a project directory).
+    When neither exists the repository path is returned and loading it fails closed."""
+    if DEFAULT_POLICY_PATH.is_file():
+        return DEFAULT_POLICY_PATH
+    local = Path.cwd() / POLICY_FILENAME
+    return local if local.is_file() else DEFAULT_POLICY_PATH
 
 
 def disabled(envelope: Envelope) -> Assessment:

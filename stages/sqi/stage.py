@@ -15,14 +15,16 @@ emitted (each with its own fork's collapse beam as parent) by the handler that
 first finds all forks in the store (``stages.sqi.forks``).
 
 With the flag ``stage.sqi`` false the stage still runs (``handles_disabled``) and
-vetoes every beam with the reason "SQI stage disabled" — nothing is approved
-unscored. Other inputs on the topic (CollapseTrace) produce nothing.
+vetoes every beam with the reason "SQI stage disabled" (no SQIScore; the vetoed
+beam's ``score`` is empty) — nothing is approved unscored. Other inputs on the topic (CollapseTrace) produce nothing.
 """
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +37,13 @@ from stages.sqi.assess import Assessment, Assessor, disabled
 from stages.sqi.soullaw import Policy, PredicateParser
 
 SCORE_INDEX, DECISION_INDEX, VERDICT_INDEX = 0, 1, 2
+RECENT_FORKS = 4096
+
+
+@dataclass(frozen=True)
+class _ForkMemo:
+    envelope: Envelope
+    summary: tuple[dict[str, Any], dict[str, Any]]
 
 
 class SQIStage:
@@ -58,6 +67,12 @@ class SQIStage:
             budget_s=budget_ms / 1000.0 if budget_ms is not None else None,
             clock=clock,
         )
+        # Forks this instance handled recently, with the score and decision it emitted.
+        # The runner persists a batch only after handling all of it, so a fork's siblings
+        # in the same batch are not in the store yet; this read-through memo of inputs
+        # (bounded, rebuilt by redelivery after a restart) bridges that gap. Outcomes do
+        # not depend on it: it only lets the last fork see siblings the store will have.
+        self._recent_forks: OrderedDict[str, _ForkMemo] = OrderedDict()
 
     async def handle(self, envelope: Envelope, ctx: StageContext) -> list[Envelope]:
         if envelope.type != "BeamEvent" or envelope.payload.get("stage") != "collapse":
@@ -87,17 +102,22 @@ class SQIStage:
         if count is None:
             reasons = [f"fork {forks.fork_index(envelope)} has no valid '{forks.FORK_COUNT_KEY}' in its result"]
             return [self._verdict_event(envelope, _score_summary(own), _decision_summary(own), reasons, ctx)]
+        own_summary = (_score_summary(own), _decision_summary(own))
+        self._remember(envelope, own_summary)
         if envelope.eid:
             stored = ctx.reader.events(eid=envelope.eid, types=["BeamEvent"])
         else:
             stored = ctx.reader.events(sheet_run_id=envelope.sheet_run_id, types=["BeamEvent"])
-        found = forks.siblings(envelope, stored)
+        memo = [m.envelope for m in self._recent_forks.values()]
+        found = forks.siblings(envelope, [*stored, *memo])
         if len(found) < count:
             return []  # a later fork's handler will decide for all of them
         summaries: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         for index, sibling in sorted(found.items()):
             if sibling.event_id == envelope.event_id:
-                summaries[index] = (_score_summary(own), _decision_summary(own))
+                summaries[index] = own_summary
+            elif sibling.event_id in self._recent_forks:
+                summaries[index] = self._recent_forks[sibling.event_id].summary
             else:
                 summaries[index] = self._recorded_or_fresh(sibling, ctx)
         outcomes = [
@@ -115,6 +135,12 @@ class SQIStage:
             )
             for v in verdicts
         ]
+
+    def _remember(self, envelope: Envelope, summary: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        self._recent_forks[envelope.event_id] = _ForkMemo(envelope, summary)
+        self._recent_forks.move_to_end(envelope.event_id)
+        while len(self._recent_forks) > RECENT_FORKS:
+            self._recent_forks.popitem(last=False)
 
     def _recorded_or_fresh(
         self, sibling: Envelope, ctx: StageContext
@@ -176,7 +202,7 @@ class SQIStage:
         approved = bool(decision.get("allowed")) and not veto_reasons
         stage: Literal["approved", "vetoed"] = "approved" if approved else "vetoed"
         beam = collapse.payload
-        result: dict[str, Any] = {**(beam.get("result") or {}), "score": dict(score) if score is not None else None, "decision": dict(decision)}
+        result: dict[str, Any] = {**(beam.get("result") or {}), "score": dict(score) if score is not None else {}, "decision": dict(decision)}
         if not approved:
             result["veto_reasons"] = veto_reasons or list(decision.get("reasons") or ["denied"])
         if selection is not None:

@@ -20,9 +20,6 @@ from basin.tokens import encode_beam
 
 STAMP = "2025-01-01T00:00:00.000000Z"
 
-BeamsFn = Callable[..., list[dict[str, Any]]]
-BasinFn = Callable[..., Basin]
-
 
 @pytest.fixture(scope="session")
 def kernel() -> FisherRaoKernel:
@@ -35,7 +32,7 @@ def reader(kernel: FisherRaoKernel) -> BasinReader:
 
 
 @pytest.fixture(scope="session")
-def make_beams() -> BeamsFn:
+def make_beams() -> Callable[..., list[dict[str, Any]]]:
     def make(seed: int, count: int, family: str | None = None) -> list[dict[str, Any]]:
         rng = np.random.default_rng(seed)
         return [generate_beam(rng, family) for _ in range(count)]
@@ -44,7 +41,7 @@ def make_beams() -> BeamsFn:
 
 
 @pytest.fixture(scope="session")
-def make_basin(kernel: FisherRaoKernel) -> BasinFn:
+def make_basin(kernel: FisherRaoKernel) -> Callable[..., Basin]:
     """A basin that absorbed the given beam results one by one, as SQI would after approving them."""
 
     def make(container: str, results: list[dict[str, Any]], source: str = "w") -> Basin:

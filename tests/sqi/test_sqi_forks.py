@@ -8,7 +8,7 @@ from contracts.envelope import Envelope
 from stages.sqi.forks import ForkOutcome, select
 from stages.sqi.stage import SQIStage
 
-from .helpers import ListReader, collapse, collapse_result, context, submitted, default_policy
+from .helpers import ListReader, collapse, collapse_result, context, default_policy, submitted
 
 
 def test_select_keeps_the_best_allowed_fork() -> None:
@@ -112,3 +112,14 @@ async def test_fork_without_a_count_is_vetoed() -> None:
     outputs = await SQIStage(policy=default_policy()).handle(beam, context(ListReader([submitted(), beam])))
     (final,) = verdicts(outputs)
     assert final.payload["stage"] == "vetoed" and "fork_count" in final.payload["result"]["veto_reasons"][0]
+
+
+async def test_forks_in_one_batch_are_decided_before_anything_is_persisted() -> None:
+    # The runner persists a batch after handling all of it: siblings are not in the store yet.
+    forks = [fork_beam(0, 0.5), fork_beam(1, 0.9), fork_beam(2, 0.3)]
+    stage = SQIStage(policy=default_policy())
+    reader = ListReader([submitted()])
+    outputs = [await stage.handle(beam, context(reader, PHASE9_ENABLED=True)) for beam in forks]
+    assert verdicts(outputs[0]) == [] and verdicts(outputs[1]) == []
+    stages = {env.causation_id: env.payload["stage"] for env in verdicts(outputs[2])}
+    assert stages == {forks[0].event_id: "vetoed", forks[1].event_id: "approved", forks[2].event_id: "vetoed"}

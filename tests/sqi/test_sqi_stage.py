@@ -23,8 +23,8 @@ from .helpers import (
     collapse,
     collapse_result,
     context,
-    submitted,
     default_policy,
+    submitted,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,7 +158,7 @@ async def test_disabled_stage_vetoes_everything() -> None:
     outputs = await run(collapse(), **{"stage.sqi": False})
     assert [env.type for env in outputs] == ["SoulLawDecision", "BeamEvent"]
     assert_vetoed_because(outputs, "SQI stage disabled")
-    assert verdict(outputs).payload["result"]["score"] is None
+    assert verdict(outputs).payload["result"]["score"] == {}
 
 
 async def test_missing_run_record_vetoes() -> None:
@@ -180,17 +180,22 @@ def basin_packet(basin: list[float], n: int = 5) -> Envelope:
                       occurred_at=T0)
 
 
-async def test_drift_uses_the_basin_recorded_for_the_run() -> None:
+@pytest.mark.parametrize("named_by", ["basin id", "packet id"])
+async def test_drift_uses_the_basin_recorded_for_the_run(named_by: str) -> None:
     from basin.container import basin_id
     from basin.geometry import fisher_rao
+    from basin.packets import packet_id
     from basin.reader import signature
 
     uniform = [1 / 64] * 64
+    packet = basin_packet(uniform)
     bid = basin_id(CONTAINER, uniform, 5)
+    if named_by == "packet id":
+        bid = packet_id(BasinSyncPacket.model_validate(packet.payload))
     run_record = submitted(basin_id=bid)
     beam = collapse(parent=run_record)
     other = [0.5] + [0.5 / 63] * 63
-    reader = ListReader([run_record, basin_packet(other, n=9), basin_packet(uniform)])
+    reader = ListReader([run_record, basin_packet(other, n=9), packet])
     outputs = await run(beam, reader=reader)
     score = by_type(outputs)["SQIScore"].payload
     expected = fisher_rao(signature(beam.payload["result"]), uniform)

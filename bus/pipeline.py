@@ -1,0 +1,205 @@
+"""Run a whole pipeline on one bus until it is quiescent (``beamline run``, the demo, replay).
+
+``run_pipeline`` starts one ``StageRunner`` per stage, persists and publishes the
+initial events, and returns when nothing is left to do. Quiescence is decided
+from consumer-group lag (``Bus.lag``): a runner acknowledges an input only after
+its outputs are published, and lag reads committed offsets before end offsets,
+so when every stage group has zero lag after the initial events were published,
+no message is waiting and no handler is in flight. This holds on the memory bus
+and on Kafka alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bus.base import Bus, Record
+from bus.runner import RunnerStats, StageRunner, persist_events
+from bus.topics import key_for, topic_for
+from contracts.envelope import Envelope
+from contracts.registry import encode
+from stages.base import Stage
+
+log = logging.getLogger(__name__)
+
+
+class PipelineError(RuntimeError):
+    """A runner stopped with an error, or the pipeline did not settle in time."""
+
+
+@dataclass(frozen=True)
+class PipelineProgress:
+    """A snapshot passed to the progress callback at every quiescence check."""
+
+    processed: dict[str, int]
+    outputs: int
+    dead_letters: int
+    pending: int
+    elapsed_s: float
+
+
+@dataclass
+class PipelineResult:
+    """What a pipeline run did. ``persisted`` counts envelopes handed to the store."""
+
+    published: int
+    processed: dict[str, int] = field(default_factory=dict)
+    outputs: dict[str, int] = field(default_factory=dict)
+    dead_letters: int = 0
+    skipped_disabled: dict[str, int] = field(default_factory=dict)
+    persisted: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def events(self) -> int:
+        """Events produced by the stages (outputs and dead letters) plus the initial events."""
+        return self.published + sum(self.outputs.values()) + self.dead_letters
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+ProgressFn = Callable[[PipelineProgress], None]
+
+
+def _records_of(initial: Sequence[Envelope]) -> list[Record]:
+    return [(topic_for(env), key_for(env), encode(env)) for env in initial]
+
+
+async def run_pipeline(
+    stages: Sequence[Stage],
+    initial: Sequence[Envelope],
+    *,
+    bus: Bus,
+    store: Any,
+    flags: Mapping[str, Any],
+    flags_digest: str | None = None,
+    progress: ProgressFn | None = None,
+    initial_raw: Sequence[Record] = (),
+    timeout_s: float | None = None,
+    poll_s: float | None = None,
+    runner_options: Mapping[str, Any] | None = None,
+) -> PipelineResult:
+    """Run ``stages`` over ``initial`` (plus raw ``initial_raw`` records) until quiescent.
+
+    The bus is started if needed and left running (the caller owns it). The initial
+    envelopes are persisted before they are published. Raises ``PipelineError``
+    if a runner fails or ``timeout_s`` passes before the pipeline settles.
+    """
+    started = time.perf_counter()
+    await bus.start()
+    options = dict(runner_options or {})
+    runners = [
+        StageRunner(stage, bus=bus, store=store, flags=flags, flags_digest=flags_digest, **options)
+        for stage in stages
+    ]
+    tasks = [asyncio.create_task(r.run(), name=f"runner:{r.stage_id}") for r in runners]
+    interval = poll_s if poll_s is not None else float(getattr(bus, "lag_poll_s", 0.25))
+    try:
+        await _wait_ready(runners, tasks)
+        await persist_events(store, initial)
+        records = _records_of(initial) + list(initial_raw)
+        publisher = asyncio.create_task(bus.publish_many(records), name="pipeline:initial")
+        await _settle(runners, tasks, publisher, bus, interval, started, timeout_s, progress)
+    finally:
+        for runner in runners:
+            runner.stop()
+        await _finish(tasks)
+    return _result(runners, len(initial) + len(initial_raw), time.perf_counter() - started)
+
+
+async def _wait_ready(runners: Sequence[StageRunner], tasks: Sequence[asyncio.Task[None]]) -> None:
+    """Until every runner has joined its group; a runner failing first is raised."""
+    async def all_ready() -> None:
+        await asyncio.gather(*(r.ready.wait() for r in runners))
+
+    ready = asyncio.create_task(all_ready())
+    try:
+        await asyncio.wait([ready, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        _raise_if_failed(tasks)
+    finally:
+        ready.cancel()
+        await asyncio.gather(ready, return_exceptions=True)
+
+
+def _raise_if_failed(tasks: Sequence[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        if task.done():
+            exc = task.exception() if not task.cancelled() else None
+            raise PipelineError(f"{task.get_name()} stopped: {exc!r}") from exc
+
+
+async def _settle(
+    runners: Sequence[StageRunner],
+    tasks: Sequence[asyncio.Task[None]],
+    publisher: asyncio.Task[None],
+    bus: Bus,
+    interval: float,
+    started: float,
+    timeout_s: float | None,
+    progress: ProgressFn | None,
+) -> None:
+    try:
+        while True:
+            await asyncio.wait([publisher, *tasks], timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+            _raise_if_failed(tasks)
+            pending = sum([await bus.lag(r.group, r.topics) for r in runners])
+            if publisher.done():
+                publisher.result()  # re-raise a publishing failure
+            elapsed = time.perf_counter() - started
+            if progress is not None:
+                progress(_progress(runners, pending, elapsed))
+            if publisher.done() and pending == 0:
+                return
+            if timeout_s is not None and elapsed > timeout_s:
+                raise PipelineError(f"pipeline not quiescent after {timeout_s:.0f}s: {pending} messages pending")
+    finally:
+        if not publisher.done():
+            publisher.cancel()
+            await asyncio.gather(publisher, return_exceptions=True)
+
+
+def _progress(runners: Sequence[StageRunner], pending: int, elapsed: float) -> PipelineProgress:
+    return PipelineProgress(
+        processed={r.stage_id: r.stats.processed for r in runners},
+        outputs=sum(r.stats.outputs for r in runners),
+        dead_letters=sum(r.stats.dead_letters for r in runners),
+        pending=pending,
+        elapsed_s=elapsed,
+    )
+
+
+async def _finish(tasks: Sequence[asyncio.Task[None]], grace_s: float = 10.0) -> None:
+    """Let stopped runners leave their groups; cancel any that does not within ``grace_s``."""
+    if not tasks:
+        return
+    _, still_running = await asyncio.wait(tasks, timeout=grace_s)
+    for task in still_running:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _merge(stats: Sequence[tuple[str, RunnerStats]], pick: Callable[[RunnerStats], int]) -> dict[str, int]:
+    merged: dict[str, int] = {}
+    for stage_id, st in stats:
+        merged[stage_id] = merged.get(stage_id, 0) + pick(st)
+    return merged
+
+
+def _result(runners: Sequence[StageRunner], published: int, elapsed: float) -> PipelineResult:
+    stats = [(r.stage_id, r.stats) for r in runners]
+    return PipelineResult(
+        published=published,
+        processed=_merge(stats, lambda s: s.processed),
+        outputs=_merge(stats, lambda s: s.outputs),
+        dead_letters=sum(s.dead_letters for _, s in stats),
+        skipped_disabled=_merge(stats, lambda s: s.skipped_disabled),
+        persisted=sum(s.persisted for _, s in stats),
+        elapsed_s=elapsed,
+    )

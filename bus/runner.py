@@ -1,0 +1,284 @@
+"""The stage runner: hosts one stage object on any bus.
+
+For each batch of input messages the runner decodes each message (upcasting old
+versions), calls ``stage.handle(envelope, ctx)``, then — in this order —
+publishes every output to ``topic_for(output)`` keyed by ``key_for(output)``,
+persists the inputs and outputs (``store.persist_beam_events``, one call per
+batch), and only then acknowledges the inputs. A crash anywhere before the ack
+means redelivery; event ids are deterministic and the store ignores duplicates,
+so every input's effects end up in the store exactly once.
+
+Failures never stop the consumer:
+
+* a message that cannot be decoded goes to ``beamline.dlq`` as a DeadLetter with
+  the decoder's reason (malformed, invalid_schema, unknown_type, future_version,
+  too_large);
+* a handler that raises is retried with exponential back-off (``max_attempts``
+  in all), then the input is dead-lettered as ``handler_failed``;
+* a failure to publish or persist acknowledges nothing: the batch is rewound
+  (``nack``) and retried after a back-off.
+
+Flags: the runner holds the flags in force and applies ``FlagChanged`` events
+read from ``beamline.control`` while it runs. A stage whose toggle
+``stage.<id>`` is false is not called — its inputs are persisted and
+acknowledged, nothing is produced, and ``stats.skipped_disabled`` counts them —
+unless the stage declares ``handles_disabled = True`` (SQI fails closed itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bus.base import Bus, BusClosed, Consumer, Message, Reader, Record
+from bus.dead_letters import dead_letter_event
+from bus.flag_state import DigestFn, FlagState, default_digest
+from bus.topics import CONTROL, DLQ, key_for, topic_for
+from contracts.envelope import Envelope, utc_now
+from contracts.registry import MAX_MESSAGE_BYTES, ContractError, decode, encode
+from stages.base import NoReadSide, ReadSide, Stage, StageContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunnerStats:
+    """What a runner did; counted when a batch is acknowledged."""
+
+    processed: int = 0
+    outputs: int = 0
+    dead_letters: int = 0
+    skipped_disabled: int = 0
+    retries: int = 0
+    batch_failures: int = 0
+    persisted: int = 0
+
+
+@dataclass
+class _Outcome:
+    persist: list[Envelope]
+    records: list[Record]
+    outputs: int = 0
+    dead_letter: bool = False
+    skipped: bool = False
+
+
+def group_for(stage_id: str) -> str:
+    """The consumer group of a stage: every worker of that stage shares it."""
+    return f"beamline.{stage_id}"
+
+
+async def persist_events(store: Any, events: Sequence[Envelope]) -> None:
+    """``store.persist_beam_events(events)``, awaited when the store is asynchronous."""
+    if not events:
+        return
+    result = store.persist_beam_events(list(events))
+    if inspect.isawaitable(result):
+        await result
+
+
+class StageRunner:
+    """Runs ``stage`` in group ``beamline.<stage_id>`` until ``stop()`` or cancellation.
+
+    ``instance_id`` names this process in produced events and in the StageContext;
+    ``member_id`` (optional) is the static group membership id (Kafka
+    ``group_instance_id``), so a restarted worker takes its partitions back.
+    """
+
+    def __init__(
+        self,
+        stage: Stage,
+        *,
+        bus: Bus,
+        store: Any,
+        flags: Mapping[str, Any],
+        flags_digest: str | None = None,
+        instance_id: str = "0",
+        member_id: str | None = None,
+        max_batch: int = 256,
+        poll_timeout_s: float = 0.2,
+        max_attempts: int = 3,
+        backoff_s: float = 0.05,
+        max_backoff_s: float = 2.0,
+        follow_control: bool = True,
+        clock: Callable[[], datetime] = utc_now,
+        digest_fn: DigestFn = default_digest,
+    ) -> None:
+        self.stage = stage
+        self.stage_id = stage.stage_id
+        self.group = group_for(stage.stage_id)
+        self.topics = tuple(stage.input_topics)
+        self.bus = bus
+        self.store = store
+        self.flags = FlagState(flags, flags_digest or digest_fn(flags), digest_fn)
+        self.instance_id = instance_id
+        self.member_id = member_id
+        self.max_batch = max_batch
+        self.poll_timeout_s = poll_timeout_s
+        self.max_attempts = max(1, max_attempts)
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.follow_control = follow_control
+        self.clock = clock
+        self.handles_disabled = bool(getattr(stage, "handles_disabled", False))
+        self.reader: ReadSide = store if callable(getattr(store, "events", None)) else NoReadSide()
+        self.stats = RunnerStats()
+        self.ready = asyncio.Event()
+        self.consumer: Consumer | None = None
+        self._stopping = asyncio.Event()
+        self._in_batch = False
+
+    def stop(self) -> None:
+        """Ask the runner to finish its current batch and leave its group."""
+        self._stopping.set()
+
+    @property
+    def busy(self) -> bool:
+        return self._in_batch
+
+    async def run(self) -> None:
+        consumer = self.bus.consume(self.group, self.topics, instance_id=self.member_id)
+        self.consumer = consumer
+        control: Reader | None = None
+        control_task: asyncio.Task[None] | None = None
+        try:
+            await consumer.start()
+            if self.follow_control:
+                control = self.bus.read([CONTROL], start="latest")
+                await control.start()
+                control_task = asyncio.create_task(self._follow_control(control), name=f"flags:{self.stage_id}")
+            self.ready.set()
+            await self._consume(consumer)
+        finally:
+            if control_task is not None:
+                control_task.cancel()
+                await asyncio.gather(control_task, return_exceptions=True)
+            if control is not None:
+                await control.close()
+            await consumer.close()
+
+    async def _consume(self, consumer: Consumer) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                batch = await consumer.getmany(self.max_batch, self.poll_timeout_s)
+            except BusClosed:
+                return
+            if not batch:
+                continue
+            self._in_batch = True
+            try:
+                await self._handle_batch(consumer, batch)
+                failures = 0
+            except BusClosed:
+                return
+            except Exception as exc:  # noqa: BLE001 - infrastructure failure: rewind, back off, go on
+                failures += 1
+                self.stats.batch_failures += 1
+                log.warning("%s: batch of %d not acknowledged (%s: %s); retrying",
+                            self.stage_id, len(batch), type(exc).__name__, exc)
+                await self._rewind(consumer, batch)
+                await asyncio.sleep(min(self.max_backoff_s, self.backoff_s * 2 ** (failures - 1)))
+            finally:
+                self._in_batch = False
+
+    async def _rewind(self, consumer: Consumer, batch: list[Message]) -> None:
+        first: dict[tuple[str, int], Message] = {}
+        for message in batch:
+            first.setdefault((message.topic, message.partition), message)
+        for message in first.values():
+            await consumer.nack(message)
+
+    async def _handle_batch(self, consumer: Consumer, batch: list[Message]) -> None:
+        outcomes = [await self._process(message) for message in batch]
+        records = [record for outcome in outcomes for record in outcome.records]
+        persist = [event for outcome in outcomes for event in outcome.persist]
+        await self.bus.publish_many(records)
+        await persist_events(self.store, persist)
+        await consumer.ack_many(batch)
+        stats = self.stats
+        stats.processed += len(batch)
+        stats.persisted += len(persist)
+        for outcome in outcomes:
+            stats.outputs += outcome.outputs
+            stats.dead_letters += outcome.dead_letter
+            stats.skipped_disabled += outcome.skipped
+
+    def context(self) -> StageContext:
+        """The StageContext for the next message: flags in force, clock, read side, instance."""
+        return StageContext(
+            flags=self.flags.values,
+            flags_digest=self.flags.digest,
+            clock=self.clock,
+            reader=self.reader,
+            instance=self.instance_id,
+        )
+
+    async def _process(self, message: Message) -> _Outcome:
+        try:
+            envelope = decode(message.value)
+        except ContractError as exc:
+            return self._dead_letter(message, exc.reason, str(exc), None)
+        if not self.handles_disabled and not self.flags.enabled(self.stage_id):
+            return _Outcome(persist=[envelope], records=[], skipped=True)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                outputs = await self.stage.handle(envelope, self.context())
+                records = [_record_of(output) for output in outputs]
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a handler failure must not stop the consumer
+                if attempt >= self.max_attempts:
+                    error = f"{type(exc).__name__}: {exc} (after {attempt} attempts)"
+                    outcome = self._dead_letter(message, "handler_failed", error, envelope)
+                    outcome.persist.insert(0, envelope)
+                    return outcome
+                self.stats.retries += 1
+                await asyncio.sleep(min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1)))
+        return _Outcome(persist=[envelope, *outputs], records=records, outputs=len(outputs))
+
+    def _dead_letter(self, message: Message, reason: str, error: str, original: Envelope | None) -> _Outcome:
+        letter = dead_letter_event(
+            message,
+            reason=reason,
+            error=error,
+            stage_id=self.stage_id,
+            instance=self.instance_id,
+            occurred_at=self.clock(),
+            flags_digest=self.flags.digest,
+            original=original,
+        )
+        log.warning("%s: dead letter (%s) from %s[%d]@%d: %s",
+                    self.stage_id, reason, message.topic, message.partition, message.offset, error[:200])
+        return _Outcome(persist=[letter], records=[(DLQ, message.key, encode(letter))], dead_letter=True)
+
+    async def _follow_control(self, control: Reader) -> None:
+        while True:
+            try:
+                messages = await control.getmany(100, 1.0)
+            except BusClosed:
+                return
+            for message in messages:
+                try:
+                    envelope = decode(message.value)
+                except ContractError as exc:
+                    log.warning("%s: undecodable control message ignored: %s", self.stage_id, exc)
+                    continue
+                self.flags.apply(envelope)
+
+
+def _record_of(output: Any) -> Record:
+    if not isinstance(output, Envelope):
+        raise TypeError(f"handler returned {type(output).__name__}, not an Envelope")
+    value = encode(output)
+    if len(value) > MAX_MESSAGE_BYTES:
+        raise ValueError(f"output {output.event_id} ({output.type}) is {len(value)} bytes, over the message limit")
+    return topic_for(output), key_for(output), value
