@@ -174,7 +174,7 @@ RULES: tuple[Rule, ...] = (
     Rule("div_curl_zero", P("div", P("curl", V("a"))), P("empty"), side_condition=cr.div_curl_condition,
          doc="∇·(∇×A) → ∅ (3-D)"),
     *_linear_rules(),
-    Rule("product_rule", P("grad", V("f")), builder=cr.product_rule, kind="continuum", tolerance=6.0,
+    Rule("product_rule", P("grad", V("f")), builder=cr.product_rule, kind="continuum", tolerance=8.0,
          group="product_rule", doc="∇(f·g) → f∇g + g∇f (periodic grids; O(h²))"),
     Rule("outer_number_as_mul", P("outer", V("a"), V("b")), builder=cr.outer_number_as_mul,
          doc="c ⊗ x → c·x"),
