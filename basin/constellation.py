@@ -142,7 +142,7 @@ class Constellation:
             if k == index:
                 continue
             moved = geometry.slerp(observer.basin.point, active.basin.point, self.sync_weight)
-            observer.basin = observer.basin.moved_to(moved, timestamp=timestamp)
+            observer.basin = observer.basin.moved_to(moved, **({"timestamp": timestamp} if timestamp else {}))
         after = self.distances_to(index)
         self.steps += 1
         ref = geometry.fisher_rao(self.reference.point, active.basin.point) if self.reference else None

@@ -40,6 +40,9 @@ SPECS: dict[str, FlagSpec] = {
         FlagSpec("COST_THRESHOLD", float, 2.0e5, "thresholds", "estimated FLOPs at which a cell goes to QWave"),
         FlagSpec("SPE_MAX_GENERATIONS", int, 3, "thresholds", "depth cap of the auto-fuse loop"),
         FlagSpec("QWAVE_BACKLOG_LIMIT", int, 10_000, "thresholds", "QWave backlog above which heavy cells are deferred"),
+        FlagSpec("PHASE9_FORK_MIN_QSCORE", float, 0.6, "thresholds", "forks scoring below this are pruned"),
+        FlagSpec("SOULLAW_POLICY", str, "", "sqi", "SoulLaw policy file (empty: the repo's soullaw.toml)"),
+        FlagSpec("SOULLAW_BUDGET_MS", float, 250.0, "sqi", "time budget of one SoulLaw decision (fail closed)"),
         FlagSpec("SQI_W_GOAL", float, 1.0, "sqi", "qscore weight of goal_match_score"),
         FlagSpec("SQI_W_REWRITE", float, 1.0, "sqi", "qscore weight of rewrite_success_prob"),
         FlagSpec("SQI_W_DRIFT", float, 1.0, "sqi", "qscore weight of 1 - drift/pi"),
@@ -59,6 +62,10 @@ def coerce(name: str, value: Any) -> Any:
     if spec is None:
         known = ", ".join(sorted(SPECS))
         raise FlagError(f"unknown flag {name!r} (known: {known})")
+    if spec.kind is str:
+        if isinstance(value, str):
+            return value
+        raise FlagError(f"flag {name} expects a string, got {value!r}")
     if isinstance(value, str):
         return _parse_text(spec, value)
     if spec.kind is bool:

@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bus.base import Bus, Record
+from bus.publish import records_of
 from bus.runner import RunnerStats, StageRunner, persist_events
-from bus.topics import key_for, topic_for
 from contracts.envelope import Envelope
-from contracts.registry import encode
 from stages.base import Stage
 
 log = logging.getLogger(__name__)
@@ -68,10 +67,6 @@ class PipelineResult:
 ProgressFn = Callable[[PipelineProgress], None]
 
 
-def _records_of(initial: Sequence[Envelope]) -> list[Record]:
-    return [(topic_for(env), key_for(env), encode(env)) for env in initial]
-
-
 async def run_pipeline(
     stages: Sequence[Stage],
     initial: Sequence[Envelope],
@@ -104,7 +99,7 @@ async def run_pipeline(
     try:
         await _wait_ready(runners, tasks)
         await persist_events(store, initial)
-        records = _records_of(initial) + list(initial_raw)
+        records = records_of(initial) + list(initial_raw)
         publisher = asyncio.create_task(bus.publish_many(records), name="pipeline:initial")
         await _settle(runners, tasks, publisher, bus, interval, started, timeout_s, progress)
     finally:

@@ -187,3 +187,20 @@ def subtract_negatives(node: Node, _: Bindings, ctx: RewriteContext) -> Node | N
     if not positive:
         return Node("neg", args=(subtrahend,)) if len(negative) > 1 else None
     return Node("sub", args=(_rebuild(node, positive, ctx), subtrahend))
+
+
+MAX_PRODUCT_POWER = 4
+MAX_PRODUCT_BASE_SIZE = 3
+
+
+def pow_as_product(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
+    """x^n → x·x·…·x for a small base and 2 ≤ n ≤ 4: n−1 products instead of a transcendental power
+    (the Codex cost model prices ^ at ``transcendental_flops`` per entry); same value to rounding."""
+    from stages.photon.algebra import positive_int_exponent
+    from stages.photon.terms import node_size
+
+    base, exponent = node.args
+    n = positive_int_exponent(exponent)
+    if n is None or not 2 <= n <= MAX_PRODUCT_POWER or node_size(base) > MAX_PRODUCT_BASE_SIZE:
+        return None
+    return Node("mul", args=(base,) * n)

@@ -194,6 +194,8 @@ RULES: tuple[Rule, ...] = (
          doc="2a + 2b → 2·(a + b)"),
     Rule("subtract_negatives", P("add", any_args=True), builder=fr.subtract_negatives, group="factor",
          doc="a + ¬b + (−2)·c → a − (b + 2c)"),
+    Rule("pow_as_product", P("pow", V("x"), V("n", "num")), builder=fr.pow_as_product, group="factor",
+         doc="u² → u·u, u³ → u·u·u (small bases; cheaper than a power)"),
 )
 
 RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}

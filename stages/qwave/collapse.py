@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, deterministic_event_id
 from contracts.payloads import BeamEvent, CollapseTrace, Hologram, SignatureBlock
 from contracts.registry import digest, make_event
 from stages.base import StageContext
 from stages.codex.ast import Node
 from stages.codex.grid import GridSpec
+from stages.codex.printer import to_source
 from stages.qwave import measure
 
 Adapter = Literal["qwave", "photon"]
@@ -35,24 +36,6 @@ def signature_block(
     )
 
 
-def render(node: Node) -> str:
-    """A one-line functional rendering of an AST (``add(u, mul(0.1, lap(u)))``) for traces."""
-    if node.op in ("num", "bool"):
-        return repr(node.value)
-    if node.op == "str":
-        return repr(node.value)
-    if node.op == "ref":
-        return str(node.value)
-    if node.op == "empty":
-        return "∅"
-    head = str(node.value) if node.op == "call" else node.op
-    if node.op == "evolve":
-        n, init, body = node.args
-        return f"evolve({render(n)}, {node.value} = {render(init)}, {render(body)})"
-    parts = [render(a) for a in node.args] + [f"{k}={render(v)}" for k, v in node.kw]
-    return f"{head}({', '.join(parts)})"
-
-
 def collapse_result(
     value: object,
     result_fields: Mapping[str, Any],
@@ -60,6 +43,7 @@ def collapse_result(
     eid: str | None,
     cell_id: str,
     route: str,
+    evolve_last_step: float | None = None,
     attractor_epsilon: float = measure.ATTRACTOR_EPSILON,
 ) -> dict[str, Any]:
     """The collapse beam's result: ``result_fields`` + observables, goal values, entropy, attractor.
@@ -67,7 +51,10 @@ def collapse_result(
     ``result_fields`` must hold ``normal_form`` and ``grid`` (the rewrite result);
     ``goal``, ``main_input`` and ``seed`` are used when present. When the normal form
     is ``sample(ψ, n)``, ``value`` is the sampled field ψ: observables are of ψ
-    and ``samples`` holds the n drawn flat indices (key from EID and cell).
+    and ``samples`` holds the n drawn flat indices (key from EID and cell, or the
+    literal ``seed=`` of the call). For an evolve cell ``evolve_last_step`` is
+    ‖x_n − x_{n−1}‖ of its last step (QWave's loop returns it; the interpreter's
+    ``evaluate_with_trace(...).evolve.last_step_norm``); ``attractor`` is null otherwise.
     """
     grid = GridSpec.from_json(dict(result_fields["grid"]))
     normal_form = Node.from_json(result_fields["normal_form"])
@@ -84,7 +71,8 @@ def collapse_result(
         out["samples"] = measure.born_samples(value, count, seed_used)
     out["goal_values"] = measure.goal_values(goal, value, grid, measured, seed=seed)
     out["input_entropy"] = measure.input_entropy(Node.from_json(main_json) if main_json else None, grid, seed=seed)
-    out["attractor"] = measure.attractor(normal_form, value, grid, seed=seed, epsilon=attractor_epsilon)
+    is_evolve = normal_form.op == "evolve"
+    out["attractor"] = measure.attractor(evolve_last_step, epsilon=attractor_epsilon) if is_evolve else None
     out["route"] = route
     return out
 
@@ -105,7 +93,7 @@ def sample_arguments(normal_form: Node) -> tuple[int, int | None]:
 def _literal_int(node: Node, what: str) -> int:
     raw = node.value
     if node.op != "num" or not isinstance(raw, int | float) or isinstance(raw, bool) or float(raw) != int(raw):
-        raise ValueError(f"{what} must be an integer literal, got {render(node)}")
+        raise ValueError(f"{what} must be an integer literal, got {to_source(node)}")
     if int(raw) < 0:
         raise ValueError(f"{what} must be non-negative, got {int(raw)}")
     return int(raw)
@@ -122,6 +110,7 @@ def collapse_events(
     beam_index: int = 1,
     trace_index: int = 0,
     identity: str = "user",
+    evolve_last_step: float | None = None,
 ) -> list[Envelope]:
     """``[BeamEvent(stage="collapse"), CollapseTrace]`` for one computed value.
 
@@ -129,16 +118,18 @@ def collapse_events(
     token carry over); ``stage_id`` is the emitting stage (``"qwave"``/``"photon"``);
     ``beam_index``/``trace_index`` are the ``make_event`` indices, which must not
     collide with the caller's other outputs of the same type for this parent.
-    May raise ValueError (bad sample count, target shape mismatch) and the
-    interpreter's errors for goal operands; the caller turns them into a StageError.
+    ``evolve_last_step``: see ``collapse_result``. May raise ValueError (bad sample
+    count, target shape mismatch) and the interpreter's errors for goal operands;
+    the caller turns them into a StageError.
     """
     parent_payload = parent.payload
     cell_id = parent.cell_id or str(parent_payload.get("cell_id", ""))
     route = "qwave" if adapter == "qwave" else "symbolic"
-    result = collapse_result(value, result_fields, eid=parent.eid, cell_id=cell_id, route=route)
+    result = collapse_result(value, result_fields, eid=parent.eid, cell_id=cell_id, route=route,
+                             evolve_last_step=evolve_last_step)
     now = ctx.now()
     beam = BeamEvent(
-        beam_id=f"beam_{cell_id}_collapse_{digest({'parent': parent.event_id}, 12)}",
+        beam_id=deterministic_event_id(stage_id, parent.event_id, BeamEvent.TYPE, beam_index),
         cell_id=cell_id,
         sheet_run_id=parent.sheet_run_id,
         container_id=parent.container_id,
@@ -154,7 +145,7 @@ def collapse_events(
     if "samples" in result:
         output["samples"] = result["samples"]
     trace = CollapseTrace(
-        expression=render(Node.from_json(normal_form_json)),
+        expression=to_source(Node.from_json(normal_form_json)),
         output=output,
         adapter=adapter,
         identity=identity,
@@ -168,6 +159,8 @@ def collapse_events(
         ),
     )
     return [
-        make_event(beam, stage_id=stage_id, index=beam_index, parent=parent, occurred_at=now),
-        make_event(trace, stage_id=stage_id, index=trace_index, parent=parent, occurred_at=now),
+        make_event(beam, stage_id=stage_id, index=beam_index, parent=parent, occurred_at=now,
+                   flags_digest=ctx.flags_digest, instance=ctx.instance),
+        make_event(trace, stage_id=stage_id, index=trace_index, parent=parent, occurred_at=now,
+                   flags_digest=ctx.flags_digest, instance=ctx.instance),
     ]

@@ -149,7 +149,7 @@ def compile_program(
         try:
             # XLA may otherwise skip the rounding to bf16/fp8 between fused operations
             # ("excess precision"), which would make reduced formats look exact.
-            options = {} if plan.is_reference else {"xla_allow_excess_precision": False}
+            options: dict[str, Any] = {} if plan.is_reference else {"xla_allow_excess_precision": False}
             compiled = jax.jit(function).lower(*specs).compile(compiler_options=options)
         except InterpreterError as exc:
             raise QWaveError(f"cannot compile: {exc}", code="unsupported_op", op=exc.op) from exc

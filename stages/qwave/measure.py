@@ -33,6 +33,7 @@ def json_float(value: complex | float | np.number[Any]) -> float | None:
 
 
 def _as_array(value: object) -> np.ndarray:
+    """A measurable array: truth values as 1/0, numeric dtypes only."""
     if isinstance(value, bool | np.bool_):
         return np.asarray(1.0 if value else 0.0)
     array = np.asarray(value)
@@ -42,25 +43,22 @@ def _as_array(value: object) -> np.ndarray:
 
 
 def observables(value: object, grid: GridSpec) -> dict[str, JsonNumber]:
-    """norm, energy, mean, min, max, entropy, finite of a field, number or bool.
+    """norm, energy, mean, min, max, entropy, finite of a field, number or truth value.
 
-    Same kernels as the interpreter's functions (``operators.REDUCTIONS``), so
-    ``energy`` here equals ``energy(expr)`` in a goal. A number is measured as a
-    one-point field with unit measure (norm = |v|, energy = ½|v|²). For complex
-    values ``mean`` is the real part and ``mean_imag`` the imaginary part; ``max``
-    and ``min`` are over the real part, as in the interpreter.
+    The interpreter's own ``observables`` (so ``energy`` here equals ``energy(expr)``
+    in a goal); a truth value counts as the number 1 or 0. Non-finite numbers
+    become None.
     """
-    from stages.codex.operators import REDUCTIONS
+    from stages.codex.interpreter import observables as reference_observables
 
-    array = _as_array(value)
-    rank = grid.rank if array.ndim > 0 else 0
-    out: dict[str, JsonNumber] = {}
-    for name in OBSERVABLES:
-        measured = REDUCTIONS[name](array, grid.spacing, rank, np)
-        out[name] = bool(measured) if name == "finite" else json_float(np.asarray(measured).item())
-    if array.dtype.kind == "c":
-        out["mean_imag"] = json_float(float(np.mean(array).imag))
-    return out
+    if isinstance(value, bool | np.bool_):
+        value = 1.0 if value else 0.0
+    elif isinstance(value, np.ndarray) and value.ndim == 0:
+        value = complex(value.item()) if value.dtype.kind == "c" else float(value.item())
+    elif isinstance(value, np.ndarray) and value.dtype.kind not in "fc":
+        value = value.astype(np.float64)
+    measured = reference_observables(value, grid)
+    return {name: (bool(v) if name == "finite" else json_float(v)) for name, v in measured.items()}
 
 
 def sample_seed(eid: str | None, cell_id: str) -> int:
@@ -145,24 +143,11 @@ def input_entropy(main_input: Node | None, grid: GridSpec, *, seed: int) -> floa
     return json_float(np.asarray(entropy(array, np)).item())
 
 
-def attractor(
-    normal_form: Node, value: object, grid: GridSpec, *, seed: int, epsilon: float = ATTRACTOR_EPSILON
-) -> dict[str, Any] | None:
-    """For an evolve cell: the size of the next step ‖x_{N+1} − x_N‖ (grid measure) from the final state.
+def attractor(last_step_norm: float | None, *, epsilon: float = ATTRACTOR_EPSILON) -> dict[str, Any]:
+    """Attractor record of an evolve cell from ‖x_n − x_{n−1}‖ of its last step (grid measure).
 
-    x_{N+1} = body(x_N) is one more application of the loop body (reference
-    interpreter), i.e. the step the iteration takes at its end; ``converged`` when
-    it is below ``epsilon`` (a fixed point). None for cells that are not an evolve.
+    ``converged`` (a fixed-point attractor) when that step is finite and below
+    ``epsilon``; a loop that ran no step (or a non-finite step) has not converged.
     """
-    if normal_form.op != "evolve":
-        return None
-    body = normal_form.args[2]
-    state = _as_array(value)
-    following = _as_array(_evaluate(body, grid, {str(normal_form.value): state}, seed))
-    step = grid_norm(following - state, grid) if following.shape == state.shape else math.inf
-    finite_step = json_float(step)
-    return {
-        "converged": finite_step is not None and finite_step < epsilon,
-        "last_step_norm": finite_step,
-        "epsilon": epsilon,
-    }
+    step = json_float(last_step_norm) if last_step_norm is not None else None
+    return {"converged": step is not None and step < epsilon, "last_step_norm": step, "epsilon": epsilon}

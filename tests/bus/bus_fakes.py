@@ -23,6 +23,13 @@ from stages.base import StageContext
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
+#: Short sessions so rebalances on the mock take about a second (it waits session - 1 s).
+KAFKA_TEST_OPTIONS: dict[str, Any] = {
+    "session_timeout_ms": 3000,
+    "heartbeat_interval_ms": 300,
+    "provision": (),
+}
+
 
 def sheet(run: str, source: str = "cell a : 1", container: str = "c1") -> Envelope:
     return make_event(

@@ -8,14 +8,9 @@ from typing import Any
 import pytest
 
 from bus.base import Bus
+from bus_fakes import KAFKA_TEST_OPTIONS
 from bus.kafka_mock import MockCluster
 
-#: Short sessions so rebalances on the mock take about a second (it waits session - 1 s).
-KAFKA_TEST_OPTIONS: dict[str, Any] = {
-    "session_timeout_ms": 3000,
-    "heartbeat_interval_ms": 300,
-    "provision": (),
-}
 
 
 @pytest.fixture
