@@ -12,7 +12,7 @@ batch mean of the k (to rounding). Reference basins (``frozen=True``, the
 
 File layout (``beamline.basin/1``, 2–4 KB): ``id``, ``container_id``, ``basin``
 (64 floats), ``resultant``, ``frozen``, ``provenance`` {source, n, phi, kappa,
-regime, timestamp, kernel_version} and ``sync`` {heads, seen} — the packet
+regime, timestamp, kernel_version} and ``sync`` {heads, head_state, seen} — the packet
 bookkeeping of ``basin.sync`` (bounded by the number of producers).
 """
 
@@ -65,10 +65,17 @@ class SyncMark(BaseModel):
 
 
 class SyncInfo(BaseModel):
-    """Merkle frontier (``heads``: packet ids this basin descends from) and per-producer marks."""
+    """Merkle frontier and per-producer marks.
+
+    ``heads``: packet ids this basin descends from. ``head_state``: the basin id
+    right after the single head was exported or adopted — if the basin still has
+    that id it has not changed since, and a packet built on that head may
+    fast-forward it. ``seen``: latest accepted packet per producer.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     heads: tuple[str, ...] = ()
+    head_state: str | None = None
     seen: dict[str, SyncMark] = Field(default_factory=dict)
 
 

@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +46,12 @@ from basin.telemetry import BETA, KAPPA_0, T_0, Regime, Telemetry, classify_regi
 from basin.tokens import SUMMARY_FEATURES, SUMMARY_TOKENS, TOKEN_FEATURES, VOCABULARY, EncodedBeam
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import torch
+
+    from basin.checkpoint import Checkpoint
+    from basin.container import Basin
 
 KERNEL_FAMILY = "fr-kernel/1"
 
@@ -163,6 +169,19 @@ class FisherRaoKernel:
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {k: v.clone() for k, v in self.weights.items()}
 
+    def save(self, path: str | Path, *, basin: Basin | None = None, router_state: dict[str, Any] | None = None) -> None:
+        """Checkpoint weights + config + basin + router state (see ``basin.checkpoint``)."""
+        from basin.checkpoint import save_checkpoint
+
+        save_checkpoint(path, self, basin=basin, router_state=router_state)
+
+    @staticmethod
+    def load(path: str | Path) -> Checkpoint:
+        """Restore a checkpoint with ``torch.load(weights_only=True)``."""
+        from basin.checkpoint import load_checkpoint
+
+        return load_checkpoint(path)
+
     def embed(self, encoded: EncodedBeam) -> torch.Tensor:
         """H⁰: T × d (summary tokens first, then the AST tokens in prefix order)."""
         import torch
@@ -185,7 +204,7 @@ class FisherRaoKernel:
         length = encoded.length
         kappa = running_coupling(length, c.kappa0, c.beta, c.t0)
         coupling = kappa / c.kappa0
-        with torch.no_grad():
+        with torch.no_grad(), _single_threaded():
             x = self.embed(encoded)
             h = x
             trace: list[float] = []
@@ -219,6 +238,28 @@ class FisherRaoKernel:
             phi_trace=tuple(trace),
         )
         return KernelOutput(tuple(float(x) for x in signature.tolist()), telemetry)
+
+
+@contextmanager
+def _single_threaded() -> Iterator[None]:
+    """Run torch ops on one thread for the duration of a forward pass.
+
+    The tensors are tiny (T ≤ 256, d = 32): one thread is fastest, and on a busy
+    machine torch's OpenMP workers spin-wait on each other (a 0.4 ms pass was
+    measured taking up to 170 ms with 2 threads). Results are bit-identical for
+    any thread count; this only changes speed.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    if previous == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _layer_norm(h: torch.Tensor) -> torch.Tensor:

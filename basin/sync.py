@@ -16,8 +16,8 @@ Modes:
 * ``full``     — replace: adopt the packet's basin, n, Φ, κ, regime. Instances
                  that import the same packet hold the same basin id.
 * ``partial``  — weighted merge (the coordinator role). If the packet was built
-                 on exactly this state (parent = our only head) it already
-                 contains it: fast-forward to it. Otherwise the geodesic
+                 on exactly this state (parent = our only head, and we have not
+                 changed since that head) it already contains it: fast-forward. Otherwise the geodesic
                  weighted mean of (state, n) and (packet, w), where w is the
                  packet's *new* support — its n minus the n of its parent when
                  we know that parent (our own earlier export, or the producer's
@@ -36,8 +36,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Literal
-
-import numpy as np
 
 from basin import geometry
 from basin.container import Basin, SyncInfo, SyncMark
@@ -102,6 +100,15 @@ def _admission(
     return pid, reason, False
 
 
+def _can_fast_forward(state: Basin, packet: BasinSyncPacket) -> bool:
+    """True when ``packet`` descends from our only head and we have not changed since that head."""
+    return (
+        packet.parent is not None
+        and state.sync.heads == (packet.parent,)
+        and state.sync.head_state == state.id
+    )
+
+
 def _new_support(state: Basin, packet: BasinSyncPacket) -> int:
     """The part of packet.n this state has not absorbed yet (see module docstring)."""
     base = 0
@@ -116,15 +123,13 @@ def _new_support(state: Basin, packet: BasinSyncPacket) -> int:
     return max(0, packet.n - base)
 
 
-def _sync_after(state: Basin, packets: Sequence[tuple[str, BasinSyncPacket]], replace: bool) -> SyncInfo:
+def _sync_after(state: Basin, packets: Sequence[tuple[str, BasinSyncPacket]]) -> SyncInfo:
+    """Record merged packets: mark each producer, replace the parents they supersede in ``heads``."""
     seen = dict(state.sync.seen)
     for pid, p in packets:
         seen[p.producer_id] = SyncMark(packet_id=pid, n=p.n, created_at=p.created_at)
-    if replace:
-        heads: set[str] = {pid for pid, _ in packets}
-    else:
-        parents = {p.parent for _, p in packets if p.parent is not None}
-        heads = (set(state.sync.heads) - parents) | {pid for pid, _ in packets}
+    parents = {p.parent for _, p in packets if p.parent is not None}
+    heads = (set(state.sync.heads) - parents) | {pid for pid, _ in packets}
     return SyncInfo(heads=tuple(sorted(heads)), seen=dict(sorted(seen.items())))
 
 
@@ -135,14 +140,14 @@ def _replace(state: Basin, pid: str, packet: BasinSyncPacket) -> Basin:
         "n": packet.n, "phi": packet.phi, "kappa": packet.kappa, "regime": packet.regime,
         "source": packet.producer_id, "timestamp": packet.created_at,
     })
-    return state.model_copy(update={
-        "point": tuple(packet.basin), "resultant": 1.0, "provenance": prov,
-        "sync": _sync_after(state, [(pid, packet)], replace=True),
-    })
+    adopted = state.model_copy(update={"point": tuple(packet.basin), "resultant": 1.0, "provenance": prov})
+    seen = dict(state.sync.seen)
+    seen[packet.producer_id] = SyncMark(packet_id=pid, n=packet.n, created_at=packet.created_at)
+    sync = SyncInfo(heads=(pid,), head_state=adopted.id, seen=dict(sorted(seen.items())))
+    return adopted.model_copy(update={"sync": sync})
 
 
-def _weighted(state: Basin, point: np.ndarray, n: int, parts: Sequence[tuple[float, float, float]],
-              timestamp: str) -> dict[str, object]:
+def _weighted(state: Basin, n: int, parts: Sequence[tuple[float, float, float]], timestamp: str) -> dict[str, object]:
     """Provenance update for a merge: Φ and κ as support-weighted means of state and parts (w, Φ, κ)."""
     total = state.n + sum(w for w, _, _ in parts)
     phi = (state.n * state.provenance.phi + sum(w * f for w, f, _ in parts)) / total
@@ -169,19 +174,19 @@ def merge_packet(
         return state, _reject(packet, pid, reason)
     if mode == "full":
         return _replace(state, pid, packet), None
-    sync = _sync_after(state, [(pid, packet)], replace=False)
+    sync = _sync_after(state, [(pid, packet)])
     if mode == "observer":
         step = observer_step(packet.phi, packet.kappa, state.provenance.kappa)
         point = geometry.slerp(state.point, packet.basin, step)
         moved = state.moved_to(point, timestamp=packet.created_at)
         return moved.model_copy(update={"sync": sync}), None
-    if packet.parent is not None and state.sync.heads == (packet.parent,):
-        return _replace(state, pid, packet), None  # fast-forward: the packet already contains us
+    if _can_fast_forward(state, packet):
+        return _replace(state, pid, packet), None  # the packet was built on exactly this state
     w = _new_support(state, packet)
     if w == 0:
         return state.model_copy(update={"sync": sync}), None
     point = geometry.slerp(state.point, packet.basin, w / (state.n + w))
-    prov = _weighted(state, point, state.n + w, [(w, packet.phi, packet.kappa)], packet.created_at)
+    prov = _weighted(state, state.n + w, [(w, packet.phi, packet.kappa)], packet.created_at)
     merged = state.moved_to(point, **prov)
     return merged.model_copy(update={"sync": sync}), None
 
@@ -225,15 +230,16 @@ def coordinate(
     if not chosen:
         return state, rejections
     parts = [(float(_new_support(state, p)), p) for _, p in chosen]
-    points = ([state.point] if state.n else []) + [p.basin for w, p in parts if w > 0]
-    weights = ([float(state.n)] if state.n else []) + [w for w, _ in parts if w > 0]
-    sync = _sync_after(state, chosen, replace=False)
-    if not points:
+    fresh = [(w, p) for w, p in parts if w > 0]
+    sync = _sync_after(state, chosen)
+    if not fresh:
         return state.model_copy(update={"sync": sync}), rejections
+    points = ([state.point] if state.n else []) + [p.basin for _, p in fresh]
+    weights = ([float(state.n)] if state.n else []) + [w for w, _ in fresh]
     point = geometry.karcher_mean(points, weights)
-    added = int(sum(w for w, _ in parts))
-    latest = max(p.created_at for _, p in chosen)
-    prov = _weighted(state, point, state.n + added, [(w, p.phi, p.kappa) for w, p in parts], latest)
+    added = int(sum(w for w, _ in fresh))
+    latest = max((p.created_at for _, p in fresh), key=parse_timestamp)
+    prov = _weighted(state, state.n + added, [(w, p.phi, p.kappa) for w, p in fresh], latest)
     return state.moved_to(point, **prov).model_copy(update={"sync": sync}), rejections
 
 
@@ -245,5 +251,5 @@ def export_packet(
     pid = packet_id(packet)
     seen = dict(state.sync.seen)
     seen[producer_id] = SyncMark(packet_id=pid, n=packet.n, created_at=created_at)
-    sync = SyncInfo(heads=(pid,), seen=dict(sorted(seen.items())))
+    sync = SyncInfo(heads=(pid,), head_state=state.id, seen=dict(sorted(seen.items())))
     return packet, state.model_copy(update={"sync": sync})

@@ -16,6 +16,7 @@ version; unknown tokens fall into 16 hashed buckets (blake2b, never ``hash()``).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -90,18 +91,28 @@ def _literal(node: Mapping[str, Any]) -> float:
     return 0.0
 
 
-def _walk(node: Mapping[str, Any], depth: int) -> Iterator[tuple[str, int, int, float]]:
-    """Pre-order (token, depth, arity, literal) — the same order as ``Node.walk``."""
-    args: Sequence[Any] = node.get("args", ()) or ()
-    kw: Sequence[Any] = node.get("kw", ()) or ()
-    yield _node_token(node), depth, len(args) + len(kw), _literal(node)
-    for child in args:
-        if isinstance(child, Mapping):
-            yield from _walk(child, depth + 1)
-    for pair in kw:
-        if isinstance(pair, Sequence) and len(pair) == 2 and isinstance(pair[1], Mapping):
-            yield "kw", depth + 1, 1, 0.0
-            yield from _walk(pair[1], depth + 2)
+def _walk(root: Mapping[str, Any]) -> Iterator[tuple[str, int, int, float]]:
+    """Pre-order (token, depth, arity, literal) — the order of ``Node.walk`` — without recursion,
+    so arbitrarily deep trees cannot exhaust the interpreter stack."""
+    stack: list[tuple[Mapping[str, Any] | None, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if node is None:  # marker for a keyword argument
+            yield "kw", depth, 1, 0.0
+            continue
+        args = node.get("args") or ()
+        kw = node.get("kw") or ()
+        args = args if isinstance(args, Sequence) and not isinstance(args, str) else ()
+        kw = kw if isinstance(kw, Sequence) and not isinstance(kw, str) else ()
+        yield _node_token(node), depth, len(args) + len(kw), _literal(node)
+        children: list[tuple[Mapping[str, Any] | None, int]] = []
+        for child in args:
+            if isinstance(child, Mapping):
+                children.append((child, depth + 1))
+        for pair in kw:
+            if isinstance(pair, Sequence) and len(pair) == 2 and isinstance(pair[1], Mapping):
+                children.extend([(None, depth + 1), (pair[1], depth + 2)])
+        stack.extend(reversed(children))
 
 
 @dataclass(frozen=True)
@@ -188,7 +199,7 @@ def encode_beam(result: Mapping[str, Any], max_ast_tokens: int = MAX_AST_TOKENS)
     ids: list[int] = []
     feats: list[tuple[float, ...]] = []
     if tree is not None:
-        nodes = list(_walk(tree, 0))[:max_ast_tokens]
+        nodes = list(itertools.islice(_walk(tree), max_ast_tokens))
         last = max(len(nodes) - 1, 1)
         for i, (tok, depth, arity, literal) in enumerate(nodes):
             ids.append(token_id(tok))

@@ -15,6 +15,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import importlib.util
+import socket
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -65,6 +67,39 @@ def _load(path: Path) -> ctypes.CDLL:
     return lib
 
 
+class _Nudger:
+    """Connects to the mock brokers in a loop while set-up operations are pending.
+
+    The mock's thread serves control operations (topic creation, settings) after
+    each poll of its sockets, but its wake-up for them is sometimes missed and it
+    then sleeps out a 1 s poll per operation. Socket activity ends the poll at
+    once, so a short-lived connection every few milliseconds keeps start-up fast.
+    """
+
+    def __init__(self, bootstrap: str, interval_s: float = 0.005) -> None:
+        host, _, port = bootstrap.split(",")[0].rpartition(":")
+        self._address = (host, int(port))
+        self._interval_s = interval_s
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mock-kafka-nudger", daemon=True)
+
+    def _run(self) -> None:
+        while not self._done.wait(self._interval_s):
+            try:
+                with socket.create_connection(self._address, timeout=1.0):
+                    pass
+            except OSError:
+                return
+
+    def __enter__(self) -> _Nudger:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 class MockCluster:
     """A running mock cluster with ``topics`` pre-created; use as a context manager.
 
@@ -106,10 +141,11 @@ class MockCluster:
             lib.rd_kafka_destroy(rk)
             raise MockClusterError("rd_kafka_mock_cluster_new failed")
         self._lib, self._rk, self._cluster = lib, rk, cluster
-        lib.rd_kafka_mock_group_initial_rebalance_delay_ms(cluster, self.initial_rebalance_delay_ms)
-        for topic in self.topics:
-            self.create_topic(topic, self.partitions)
         self.bootstrap = lib.rd_kafka_mock_cluster_bootstraps(cluster).decode()
+        with _Nudger(self.bootstrap):
+            lib.rd_kafka_mock_group_initial_rebalance_delay_ms(cluster, self.initial_rebalance_delay_ms)
+            for topic in self.topics:
+                self.create_topic(topic, self.partitions)
         return self.bootstrap
 
     def create_topic(self, name: str, partitions: int | None = None) -> None:

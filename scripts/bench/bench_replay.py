@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import random
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -27,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy  # noqa: E402
 
-from store.beam_store import open_store  # noqa: E402
+from contracts.envelope import Envelope  # noqa: E402
+from store.beam_store import BeamStore, open_store  # noqa: E402
 from store.sample_runs import eid_for, sample_runs  # noqa: E402
 
 
@@ -56,30 +58,13 @@ def summary(samples_ms: list[float]) -> dict[str, float]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=1_000_000, help="events to store (default 1,000,000)")
-    parser.add_argument("--batch", type=int, default=5000, help="events per persist transaction")
-    parser.add_argument("--queries", type=int, default=500, help="timed calls per query kind")
-    parser.add_argument("--last", type=int, default=100, help="ghost replay window")
-    parser.add_argument("--cells", type=int, default=4, help="cells per sheet run (entangled in pairs)")
-    parser.add_argument("--generations", type=int, default=2, help="SPE generations per cell")
-    parser.add_argument("--db", type=Path, default=None, help="SQLite file (default: a temporary file)")
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
-
-    workdir = tempfile.TemporaryDirectory(prefix="bench_replay_")
-    db_path = args.db or Path(workdir.name) / "replay.db"
-    url = f"sqlite:///{db_path}"
-    store = open_store(url, migrate=True)
-
-    runs: list[str] = []
+def fill_store(store: BeamStore, args: argparse.Namespace) -> dict[str, object]:
+    """Persist whole sample runs in batches of about ``--batch`` events; returns fill figures."""
     stored = 0
-    pending: list = []  # type: ignore[type-arg]
+    pending: list[Envelope] = []
     fill_started = time.perf_counter()
     persist_s = 0.0
     for run in sample_runs(args.events, cells=args.cells, generations=args.generations):
-        runs.append(run[0].sheet_run_id)
         pending.extend(run)
         if len(pending) >= args.batch:
             started = time.perf_counter()
@@ -91,9 +76,36 @@ def main() -> None:
         stored += store.persist_beam_events(pending)
         persist_s += time.perf_counter() - started
     fill_s = time.perf_counter() - fill_started
-    with store.connect() as connection:  # fresh statistics, as a long-running store would have
+    with store.connect() as connection:  # fresh planner statistics, as a long-running store would have
         connection.execute(sqlalchemy.text("ANALYZE"))
         connection.commit()
+    return {"seconds": round(fill_s, 2), "events_per_s": round(stored / fill_s), "stored": stored,
+            "persist_seconds": round(persist_s, 2),
+            "persist_events_per_s": round(stored / persist_s) if persist_s else None, "batch": args.batch}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000, help="events to store (default 1,000,000)")
+    parser.add_argument("--batch", type=int, default=5000, help="events per persist transaction")
+    parser.add_argument("--queries", type=int, default=500, help="timed calls per query kind")
+    parser.add_argument("--last", type=int, default=100, help="ghost replay window")
+    parser.add_argument("--cells", type=int, default=4, help="cells per sheet run (entangled in pairs)")
+    parser.add_argument("--generations", type=int, default=2, help="SPE generations per cell")
+    parser.add_argument("--db", type=Path, default=None,
+                        help="SQLite file to fill and keep (default: a temporary file); one already holding "
+                             "--events events is reused without refilling")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    workdir = tempfile.TemporaryDirectory(prefix="bench_replay_")
+    db_path = args.db or Path(workdir.name) / "replay.db"
+    url = f"sqlite:///{db_path}"
+    store = open_store(url, migrate=True)
+
+    reuse = store.max_seq() >= args.events
+    fill = fill_store(store, args) if not reuse else {"reused": True}
+    runs = [e.sheet_run_id for e in store.events(types=["SheetSubmitted"])]
 
     rng = random.Random(args.seed)
     cell_names = [f"c{i}" for i in range(args.cells)]
@@ -134,13 +146,11 @@ def main() -> None:
     report = {
         "benchmark": "P8 replay",
         "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "python": platform.python_version(),
-                    "sqlite": sqlalchemy.__version__ and __import__("sqlite3").sqlite_version,
+                    "sqlite": sqlite3.sqlite_version,
                     "sqlalchemy": sqlalchemy.__version__},
-        "store": {"url": url, "events": store.max_seq(), "stored_now": stored, "runs": len(runs),
+        "store": {"url": url, "events": store.max_seq(), "runs": len(runs),
                   "file_mb": round(db_path.stat().st_size / 2**20, 1)},
-        "fill": {"seconds": round(fill_s, 2), "events_per_s": round(stored / fill_s),
-                 "persist_seconds": round(persist_s, 2), "persist_events_per_s": round(stored / persist_s)
-                 if persist_s else None, "batch": args.batch},
+        "fill": fill,
         "ghost_replay_for_eid": {"last": args.last, "calls": args.queries,
                                  "mean_events": round(statistics.fmean(ghost_events), 1), **summary(ghost_ms)},
         "get_lineage_for_cell": {"calls": args.queries, "mean_events": round(statistics.fmean(lineage_events), 1),

@@ -10,6 +10,7 @@ a non-literal step count as ``delay(x, k)``; non-finite numbers as ``inf``/``nan
 from __future__ import annotations
 
 import math
+import re
 
 from stages.codex.ast import Node
 from stages.codex.exprparser import is_logical
@@ -29,6 +30,7 @@ from stages.codex.sheet import Sheet
 
 __all__ = ["format_number", "sheet_to_source", "to_source"]
 
+_KEYWORD_LIKE = re.compile(r"^[^\W\d]\w* = ")
 PREFIX_OPS = frozenset({"grad", "div", "curl", "lap", "dalembert", "ddt", "neg"})
 ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"}
 
@@ -108,7 +110,7 @@ class _Printer:
         if steps.op == "num" and isinstance(steps.value, int) and not isinstance(steps.value, bool) \
                 and steps.value >= 0:
             return f"⧖{steps.value} " + self.text(field, BP_PREFIX), BP_PREFIX
-        return f"delay({self.text(field, 0)}, {self.text(steps, 0)})", BP_ATOM
+        return f"delay({self.argument(field)}, {self.argument(steps)})", BP_ATOM
 
     def evolve(self, node: Node) -> tuple[str, int]:
         count, start, body = node.args
@@ -139,8 +141,9 @@ class _Printer:
         return f"{name}(" + ", ".join(items) + ")"
 
     def argument(self, arg: Node) -> str:
-        # `f(a = b)` would read as a keyword argument: keep an equality positional.
-        return f"({self.text(arg, 0)})" if arg.op == "eq" else self.text(arg, 0)
+        # `f(a = b ∧ c)` would read as a keyword argument: keep a leading `name =` positional.
+        text = self.text(arg, 0)
+        return f"({text})" if _KEYWORD_LIKE.match(text) else text
 
 
 def sheet_to_source(sheet: Sheet) -> str:

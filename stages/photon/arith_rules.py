@@ -26,6 +26,7 @@ from stages.photon.algebra import (
     render_product,
     render_sum,
     scaled,
+    split_coefficient,
     sum_parts,
     term_sort_key,
 )
@@ -135,22 +136,45 @@ def add_empty(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
 
 def collect_like_terms(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
     """a + a → 2a, 2a − 3a → −a, a − a → 0/∅, 1 + 2 + u → 3 + u (coefficients add)."""
+    if _nothing_to_collect(node, ctx):
+        return None
     terms, constant, had_empty = sum_parts(node)
     merged = merge_terms(terms, ctx.keys)
     rendered = render_sum(merged, constant)
-    kind = ctx.kind(node)
     if rendered is None:
         return zero_like(node, ctx)
-    if ctx.kind(rendered).base != kind.base:
-        if not (kind.is_field and ctx.kind(rendered).is_number):
+    if is_number(rendered) and not ctx.kind(node).is_number:
+        if not ctx.kind(node).is_field:
             return None
         # u − u + 2 is the constant field 2: keep a ∅ so the sum stays a field.
         rendered = Node("add", args=(rendered, EMPTY))
     elif had_empty:
         return None
-    if len(merged) + (constant != 0) == len(node.args) and not had_empty:
-        return None
-    return rendered
+    # A difference in operand order alone is sort_add's business, not a collection.
+    in_order = node.replace(args=tuple(sorted(node.args, key=lambda a: term_sort_key(a, ctx.keys))))
+    return None if rendered == in_order else rendered
+
+
+def _nothing_to_collect(node: Node, ctx: RewriteContext) -> bool:
+    """Fast check: flat operands, at most one constant, distinct atoms, no zero coefficient."""
+    seen: set[str] = set()
+    constants = 0
+    for arg in node.args:
+        if arg.op in ("add", "sub", "empty") or (arg.op == "neg" and arg.args and arg.args[0].op in ("add", "sub")):
+            return False
+        coeff, atom = split_coefficient(arg)
+        if atom is None:
+            constants += 1
+            if constants > 1 or coeff == 0:
+                return False
+            continue
+        if coeff == 0 or atom.op in ("add", "sub"):
+            return False
+        text = ctx.keys.text(atom)
+        if text in seen:
+            return False
+        seen.add(text)
+    return True
 
 
 def sort_sum(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
@@ -184,10 +208,15 @@ def neg_factor_out(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
     """a * ¬b → (−1) * a * b: signs move into the numeric coefficient."""
     if not any(a.op == "neg" and len(a.args) == 1 for a in node.args):
         return None
-    args: list[Node] = [num(-1)]
+    sign = 1
+    args: list[Node] = []
     for arg in node.args:
-        args.append(arg.args[0] if arg.op == "neg" and len(arg.args) == 1 else arg)
-    return node.replace(args=tuple(args))
+        if arg.op == "neg" and len(arg.args) == 1:
+            sign = -sign
+            args.append(arg.args[0])
+        else:
+            args.append(arg)
+    return node.replace(args=(num(sign), *args))
 
 
 def fold_coefficients(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
@@ -305,9 +334,32 @@ def kinds_agree(node: Node, ctx: RewriteContext) -> bool:
     return joint([ctx.kind(a) for a in node.args]).base != "other"
 
 
+def oplus_empty(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
+    """x ⊕ ∅ is x/‖x‖, not x: ∅ operands are dropped only while two others remain; y ⊕ ∅ → y when
+    y is itself a ⊕ result (already unit norm, or ∅-valued); ∅ ⊕ ∅ → ∅ (normalising 0 gives 0)."""
+    kept = [a for a in node.args if a.op != "empty"]
+    if len(kept) == len(node.args):
+        return None
+    if not kept:
+        return EMPTY
+    if len(kept) >= 2:
+        return node.replace(args=tuple(kept))
+    if kept[0].op == "oplus":
+        return kept[0]
+    return normalised(kept[0], ctx) if len(node.args) > 2 else None
+
+
+def normalised(x: Node, ctx: RewriteContext) -> Node:
+    """x/‖x‖ in canonical form: ``x ⊕ ∅`` (a ⊕ needs two operands; adding ∅ changes nothing)."""
+    if x.op == "oplus":
+        return x
+    ordered = sorted((x, EMPTY), key=lambda a: term_sort_key(a, ctx.keys))
+    return Node("oplus", args=tuple(ordered))
+
+
 def oplus_collect(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
     """The operands of one ⊕ are summed before the single normalisation, so they collect like a sum:
-    a ⊕ a → ⊕(a) (2a/‖2a‖ = a/‖a‖), a ⊕ ¬a → ∅, ⊕(a + b, c) → ⊕(a, b, c); a common positive
+    a ⊕ a → a ⊕ ∅ (2a/‖2a‖ = a/‖a‖), a ⊕ ¬a → ∅, ⊕(a + b, c) → ⊕(a, b, c); a common positive
     scale of all operands is dropped (only when every coefficient has the same magnitude)."""
     terms: list[tuple[Coeff, Node]] = []
     constant: Coeff = 0
@@ -324,4 +376,6 @@ def oplus_collect(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
         merged = [(c / scale, atom) for c, atom in merged]
         constant = constant / scale
     parts = ([num(constant)] if constant != 0 else []) + [scaled(c, atom) for c, atom in merged]
-    return node.replace(args=tuple(parts))
+    if len(parts) == 1:
+        return normalised(parts[0], ctx)
+    return node.replace(args=tuple(sorted(parts, key=lambda a: term_sort_key(a, ctx.keys))))

@@ -30,12 +30,17 @@ class CostModel:
         self.keys = keys or KeyCache()
         self._tree: dict[str, float] = {}
         self._dag: dict[str, float] = {}
+        self._records: dict[str, Any] = {}
 
     def estimate(self, node: Node) -> Any:
-        """The Codex ``Cost`` record of ``node`` (raises what the model raises)."""
+        """The Codex ``Cost`` record of ``node`` (memoised; raises what the model raises)."""
         from stages.codex.cost import estimate_cost
 
-        return estimate_cost(node, self.grid)
+        text = self.keys.text(node)
+        record = self._records.get(text)
+        if record is None:
+            record = self._records[text] = estimate_cost(node, self.grid)
+        return record
 
     def cost_json(self, node: Node) -> dict[str, Any]:
         """``Cost.to_json()`` of ``node``: what goes into ``cost_before`` / ``cost_after``."""
@@ -61,31 +66,9 @@ class CostModel:
             return cached
         total = self.tree_flops(node)
         if math.isfinite(total):
-            outside = _without_evolve_bodies(node)
-            for shared in shared_subtrees(outside):
-                if _mentions_placeholder(shared.node):
-                    continue
+            for shared in shared_subtrees(node, keys=self.keys, into_evolve=False):
                 saving = self.tree_flops(shared.node)
                 if math.isfinite(saving):
                     total -= (shared.count - 1) * saving
         self._dag[text] = max(total, 0.0)
         return self._dag[text]
-
-
-_PLACEHOLDER = Node("ref", value="__photon_evolve_body__")
-
-
-def _without_evolve_bodies(node: Node) -> Node:
-    """``node`` with every evolve replaced by a placeholder leaf (its inside is priced by the model)."""
-    if node.op == "evolve":
-        return _PLACEHOLDER
-    if not node.args and not node.kw:
-        return node
-    return node.replace(
-        args=tuple(_without_evolve_bodies(a) for a in node.args),
-        kw=tuple((k, _without_evolve_bodies(v)) for k, v in node.kw),
-    )
-
-
-def _mentions_placeholder(node: Node) -> bool:
-    return any(n.op == "ref" and n.value == _PLACEHOLDER.value for n in node.walk())

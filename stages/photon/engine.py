@@ -13,13 +13,13 @@ out the engine raises ``RewriteBudgetExceeded`` and the caller keeps the input.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 from stages.codex.ast import Node
 from stages.photon.context import RewriteContext
-from stages.photon.patterns import head_op
-from stages.photon.rules import RULES, Rule
+from stages.photon.rules import RULES, Rule, applies_to
 
 DEFAULT_BUDGET = 20_000
 
@@ -40,42 +40,75 @@ class Step:
         return {"rule": self.rule, "before": self.before.to_json(), "after": self.after.to_json()}
 
 
+@functools.lru_cache(maxsize=1024)
+def _dispatch(groups: frozenset[str], op: str) -> tuple[Rule, ...]:
+    """The catalogue's rules of ``groups`` tried on an ``op`` node, in order (the catalogue is constant)."""
+    return tuple(r for r in RULES if r.group in groups and applies_to(r, op))
+
+
 class Rewriter:
     """Applies the enabled groups of ``rules`` under ``ctx``; collects the steps it took."""
 
-    def __init__(self, ctx: RewriteContext, rules: tuple[Rule, ...] = RULES, budget: int = DEFAULT_BUDGET) -> None:
+    def __init__(self, ctx: RewriteContext, budget: int = DEFAULT_BUDGET) -> None:
         self.ctx = ctx
-        self.rules = tuple(r for r in rules if r.group in ctx.groups)
         self.budget = budget
         self.steps: list[Step] = []
         self._by_op: dict[str, tuple[Rule, ...]] = {}
-        self._memo: dict[str, Node] = {}
+        self._memo: dict[str, tuple[Node, tuple[Step, ...]]] = {}
+        # Same object seen again (common across runs): skip even the canonical text.
+        self._by_id: dict[int, tuple[Node, Node, tuple[Step, ...]]] = {}
+        self.applied = 0
 
     def rules_for(self, op: str) -> tuple[Rule, ...]:
         found = self._by_op.get(op)
         if found is None:
-            found = tuple(r for r in self.rules if head_op(r.pattern) in (op, None))
-            self._by_op[op] = found
+            found = self._by_op[op] = _dispatch(self.ctx.groups, op)
         return found
 
     def run(self, node: Node) -> Node:
-        """The normal form of ``node`` under the enabled rules."""
+        """The normal form of ``node`` under the enabled rules.
+
+        A memo hit replays the steps that produced the cached result, so every run's
+        trace is complete; ``steps_since`` removes the repeats.
+        """
+        by_id = self._by_id.get(id(node))
+        if by_id is not None and by_id[0] is node:
+            self.steps.extend(by_id[2])
+            return by_id[1]
         text = self.ctx.keys.text(node)
         cached = self._memo.get(text)
         if cached is not None:
-            return cached
+            self.steps.extend(cached[1])
+            self._by_id[id(node)] = (node, cached[0], cached[1])
+            return cached[0]
+        start = len(self.steps)
         current = self._children_normalised(node)
         while True:
             out, rule = self._first_applicable(current)
             if out is None or rule is None:
                 break
             self.steps.append(Step(rule.name, current, out))
-            if len(self.steps) > self.budget:
+            self.applied += 1
+            if self.applied > self.budget:
                 raise RewriteBudgetExceeded(f"more than {self.budget} rewrite steps")
             current = self._children_normalised(out)
-        self._memo[text] = current
-        self._memo[self.ctx.keys.text(current)] = current
+        produced = tuple(self.steps[start:])
+        self._memo[text] = (current, produced)
+        self._by_id[id(node)] = (node, current, produced)
+        self._memo.setdefault(self.ctx.keys.text(current), (current, ()))
+        self._by_id.setdefault(id(current), (current, current, ()))
         return current
+
+    def steps_since(self, start: int) -> tuple[Step, ...]:
+        """The distinct steps recorded from index ``start`` on, in first-seen order."""
+        # A memo hit replays the very same Step objects, so identity finds the repeats.
+        seen: set[int] = set()
+        out: list[Step] = []
+        for step in self.steps[start:]:
+            if id(step) not in seen:
+                seen.add(id(step))
+                out.append(step)
+        return tuple(out)
 
     def _children_normalised(self, node: Node) -> Node:
         if not node.args and not node.kw:

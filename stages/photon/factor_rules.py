@@ -28,6 +28,7 @@ from stages.photon.algebra import (
     render_sum,
     scaled,
     split_coefficient,
+    sum_parts,
     term_sort_key,
 )
 from stages.photon.calculus_rules import BILINEAR_OPS, LINEAR_OPS
@@ -46,6 +47,19 @@ def _single_operator_term(term: Node) -> tuple[Coeff, Node] | None:
     if rest is None or rest.op == "mul":
         return None
     return coeff, rest
+
+
+def _combine(pairs: list[tuple[Coeff, Node]], ctx: RewriteContext) -> Node | None:
+    """Σ cᵢ·nodeᵢ as one canonical sum (nested sums flattened, like terms merged); None if it is 0."""
+    terms: list[tuple[Coeff, Node]] = []
+    constant: Coeff = 0
+    for coeff, node in pairs:
+        node_terms, node_constant, had_empty = sum_parts(node)
+        if had_empty:
+            return None
+        terms.extend((coeff * c, atom) for c, atom in node_terms)
+        constant += coeff * node_constant
+    return render_sum(merge_terms(terms, ctx.keys), constant)
 
 
 def _size(ctx: RewriteContext, node: Node) -> int:
@@ -79,7 +93,7 @@ def factor_linear(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
             entry = split[index]
             assert entry is not None
             inner_terms.append((entry[0], entry[1].args[0]))
-        inner = render_sum(merge_terms(inner_terms, ctx.keys), 0)
+        inner = _combine(inner_terms, ctx)
         if inner is None:
             continue
         merged = op_node.replace(args=(inner, *op_node.args[1:]))
@@ -110,7 +124,7 @@ def factor_bilinear(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None
     shared_term = _single_operator_term(node.args[members[0][0]])
     assert shared_term is not None
     shared = shared_term[1].args[side]
-    inner = render_sum(merge_terms([(c, partner) for _, c, partner in members], ctx.keys), 0)
+    inner = _combine([(c, partner) for _, c, partner in members], ctx)
     if inner is None:
         return None
     pair = (shared, inner) if side == 0 else (inner, shared)

@@ -8,15 +8,19 @@ Two ordered rewrite phases and a cost-guided choice:
    linearity of the field operators), which reaches a polynomial-like canonical
    form where cancellations across products become visible.
 2. *Extract* with the ``factor`` rules (common factors, factoring linear and
-   bilinear operators back out, subtraction) from each canonical form. On periodic
-   grids a product-rule variant of the expanded form is tried as well.
+   bilinear operators back out, subtraction, small powers as products) from each
+   canonical form. On periodic grids a product-rule variant of the expanded form
+   is tried as well.
 3. *Choose* the candidate with the fewest flops under the Codex cost model
    (shared subtrees counted once, ``costing.py``); ties go to the smaller tree,
-   then to the candidate order below, then to the key.
+   then to a canonical candidate over the input, then to the smaller key. The
+   input competes too, so a normal form never costs more than what came in.
 
-Each candidate is a deterministic function of a canonical form, so operand order
-never changes the result, and ``normalize`` is idempotent (the chosen form
-re-canonicalises to the same canonical forms; tested with hypothesis).
+Each canonical candidate is a deterministic function of a canonical form, so
+operand order does not change the result unless the input itself is strictly
+cheaper than every canonical candidate (then it is kept as it is). The choice is
+repeated on its own result until stable, which makes ``normalize`` idempotent
+(property-tested with hypothesis).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ EXPAND = frozenset({"core", "expand"})
 PRODUCT = frozenset({"core", "expand", "product_rule"})
 FACTOR = frozenset({"factor"})
 MAX_TRACE_STEPS = 200
+MAX_ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -48,9 +53,6 @@ class Candidate:
     flops: float
     size: int
     key: str
-
-    def rank(self, order: int) -> tuple[float, int, int, str]:
-        return (self.flops, self.size, order, self.key)
 
 
 @dataclass(frozen=True)
@@ -96,43 +98,24 @@ class RewriteOutcome:
 
 
 def normalize(node: Node, grid: GridSpec, *, costs: CostModel | None = None) -> RewriteOutcome:
-    """Normal form of ``node`` on ``grid`` with trace, costs and the alternatives considered."""
-    keys = costs.keys if costs is not None else KeyCache()
-    model = costs or CostModel(grid, keys)
-    base = RewriteContext.for_expression(node, grid, keys)
-    notes: list[str] = []
-    candidates: list[Candidate] = []
+    """Normal form of ``node`` on ``grid`` with trace, costs and the alternatives considered.
 
-    def consider(name: str, form: Node, steps: tuple[Step, ...]) -> None:
-        candidates.append(Candidate(name, form, steps, model.dag_flops(form), node_size(form), keys.key(form)))
-
-    try:
-        canonical, steps_core = _run(node, base.with_groups(CORE))
-        expanded, steps_expand = _run(node, base.with_groups(EXPAND))
-        factored, steps_f = _run(canonical, base.with_groups(FACTOR))
-        consider("factored", factored, steps_core + steps_f)
-        expanded_factored, steps_ef = _run(expanded, base.with_groups(FACTOR))
-        consider("expanded_factored", expanded_factored, steps_expand + steps_ef)
-        consider("expanded", expanded, steps_expand)
-        if base.periodic and any(n.op == "grad" for n in expanded.walk()):
-            product, steps_p = _run(expanded, base.with_groups(PRODUCT))
-            if product != expanded:
-                product_factored, steps_pf = _run(product, base.with_groups(FACTOR))
-                consider("product_rule", product_factored, steps_expand + steps_p + steps_pf)
-    except RewriteBudgetExceeded as exc:
-        notes.append(f"rewrite stopped: {exc}")
-        candidates = []
-    order = {name: i for i, name in enumerate(("factored", "expanded_factored", "product_rule", "expanded"))}
-    ranked = sorted(candidates, key=lambda c: c.rank(order[c.name]))
-    original_flops = model.dag_flops(node)
-    if not ranked or ranked[0].flops > original_flops:
-        # Never trade a form for a dearer one: the canonical forms only win when they do not cost more.
-        if ranked:
-            notes.append("every candidate costs more than the input; input kept")
-        chosen = Candidate("input", node, (), original_flops, node_size(node), keys.key(node))
-        ranked = [chosen, *ranked]
-    chosen = ranked[0]
-    steps = chosen.steps if chosen.node != node else ()
+    The choice is repeated on the chosen form until it chooses itself (at most
+    ``MAX_ROUNDS`` rounds), so a tie between two forms reached by different paths
+    cannot make a second ``normalize`` pick the other one.
+    """
+    session = _Session(node, grid, costs or CostModel(grid))
+    chosen, ranked = session.choose(node)
+    steps = chosen.steps
+    for _ in range(MAX_ROUNDS - 1):
+        again, again_ranked = session.choose(chosen.node)
+        if again.node == chosen.node:
+            break
+        chosen, ranked = again, again_ranked
+        steps = steps + again.steps
+    if chosen.node == node:
+        steps = ()
+    model = session.model
     return RewriteOutcome(
         original=node,
         normal_form=chosen.node,
@@ -142,15 +125,61 @@ def normalize(node: Node, grid: GridSpec, *, costs: CostModel | None = None) -> 
         cost_after=_cost_json(model, chosen.node),
         chosen=chosen.name,
         candidates=tuple(ranked),
-        shared=tuple(shared_subtrees(chosen.node)),
-        notes=tuple(notes),
+        shared=tuple(shared_subtrees(chosen.node, keys=model.keys)),
+        notes=tuple(dict.fromkeys(session.notes)),
     )
 
 
-def _run(node: Node, ctx: RewriteContext) -> tuple[Node, tuple[Step, ...]]:
-    rewriter = Rewriter(ctx)
-    out = rewriter.run(node)
-    return out, tuple(rewriter.steps)
+class _Session:
+    """One normalisation: rewriters per rule-group set (memos shared across rounds), costs, notes."""
+
+    def __init__(self, root: Node, grid: GridSpec, model: CostModel) -> None:
+        self.model = model
+        self.base = RewriteContext.for_expression(root, grid, model.keys)
+        self.rewriters: dict[frozenset[str], Rewriter] = {}
+        self.notes: list[str] = []
+
+    def run(self, node: Node, groups: frozenset[str]) -> tuple[Node, tuple[Step, ...]]:
+        rewriter = self.rewriters.get(groups)
+        if rewriter is None:
+            rewriter = self.rewriters[groups] = Rewriter(self.base.with_groups(groups))
+        start = len(rewriter.steps)
+        out = rewriter.run(node)
+        return out, rewriter.steps_since(start)
+
+    def candidate(self, name: str, form: Node, steps: tuple[Step, ...]) -> Candidate:
+        keys = self.model.keys
+        return Candidate(name, form, steps, self.model.dag_flops(form), node_size(form), keys.key(form))
+
+    def choose(self, node: Node) -> tuple[Candidate, list[Candidate]]:
+        """One round: the candidates of ``node`` ranked by (flops, size, candidate before input, key)."""
+        candidates: list[Candidate] = []
+        try:
+            canonical, steps_core = self.run(node, CORE)
+            # The expansion starts from the canonical form: the core rules have nothing left to do.
+            expanded, steps_more = self.run(canonical, EXPAND)
+            steps_expand = steps_core + steps_more
+            factored, steps_f = self.run(canonical, FACTOR)
+            candidates.append(self.candidate("factored", factored, steps_core + steps_f))
+            expanded_factored, steps_ef = self.run(expanded, FACTOR)
+            candidates.append(self.candidate("expanded_factored", expanded_factored, steps_expand + steps_ef))
+            candidates.append(self.candidate("expanded", expanded, steps_expand))
+            if self.base.periodic and any(n.op == "grad" for n in expanded.walk()):
+                product, steps_p = self.run(expanded, PRODUCT)
+                if product != expanded:
+                    product_factored, steps_pf = self.run(product, FACTOR)
+                    candidates.append(
+                        self.candidate("product_rule", product_factored, steps_expand + steps_p + steps_pf)
+                    )
+        except RewriteBudgetExceeded as exc:
+            self.notes.append(f"rewrite stopped: {exc}")
+            candidates = []
+        # The input competes too (a canonical form never wins by costing more), but loses ties.
+        candidates.append(self.candidate("input", node, ()))
+        ranked = sorted(candidates, key=lambda c: (c.flops, c.size, c.name == "input", c.key))
+        if ranked[0].name == "input" and len(ranked) > 1:
+            self.notes.append("every canonical candidate costs more than the input; input kept")
+        return ranked[0], ranked
 
 
 def _cost_json(model: CostModel, node: Node) -> dict[str, Any]:

@@ -58,6 +58,7 @@ class Rule:
     tolerance: float = EXACT_RTOL
     group: str = "core"
     doc: str = ""
+    ops: tuple[str, ...] = ()  # operators a variable-rooted pattern is tried on (dispatch only)
 
     def apply(self, node: Node, ctx: RewriteContext) -> Node | None:
         """The rewritten node, or None when the pattern, side condition or builder declines."""
@@ -114,7 +115,8 @@ RULES: tuple[Rule, ...] = (
     # numbers
     Rule("fold_pi", P("ref", value="pi"), builder=ar.fold_pi, side_condition=_not_evolve_var,
          doc="pi → 3.141592653589793"),
-    Rule("fold_constants", ANY, builder=ar.fold_constants, doc="operators on number literals → a literal"),
+    Rule("fold_constants", ANY, builder=ar.fold_constants, doc="operators on number literals → a literal",
+         ops=("add", "sub", "mul", "truediv", "pow", "neg", "call")),
     # negation and subtraction
     Rule("sub_as_add_neg", P("sub", V("a"), V("b")), P("add", V("a"), P("neg", V("b"))),
          doc="a − b → a + ¬b (IEEE: identical)"),
@@ -148,6 +150,9 @@ RULES: tuple[Rule, ...] = (
     Rule("div_by_constant", P("truediv", V("x"), V("c", "num")), builder=ar.div_by_constant,
          doc="x / c → (1/c)·x"),
     Rule("pow_one", P("pow", V("x"), P("num", value=1)), V("x"), doc="x¹ → x"),
+    Rule("pow_empty", P("pow", P("empty"), V("n", "num")), P("empty"),
+         side_condition=lambda node, b, ctx: float(b["n"].value or 0) > 0,  # type: ignore[arg-type]
+         doc="∅ⁿ → ∅ (n > 0)"),
     Rule("pow_pow", P("pow", P("pow", V("x"), V("m", "num")), V("n", "num")), builder=ar.pow_pow,
          doc="(xᵐ)ⁿ → xᵐⁿ (integers)"),
     Rule("expand_power", P("pow", V("x", "add"), V("n", "num")), builder=ar.expand_power, group="expand",
@@ -156,15 +161,13 @@ RULES: tuple[Rule, ...] = (
     Rule("ominus_self", P("ominus", V("a"), V("a")), P("empty"), doc="a ⊖ a → ∅"),
     Rule("ominus_as_oplus", P("ominus", V("a"), V("b")), P("oplus", V("a"), P("neg", V("b"))),
          doc="a ⊖ b → ⊕(a, ¬b): both normalise a − b"),
-    Rule("oplus_empty", P("oplus", any_args=True), builder=ar.add_empty,
-         doc="x ⊕ ∅ → ⊕(x) = x/‖x‖ (the sum is unchanged; the normalisation stays)"),
-    Rule("oplus_unit", P("oplus", V("y", "oplus")), V("y"),
-         doc="⊕(y) → y when y is already a ⊕ result (unit norm, or ∅)"),
+    Rule("oplus_empty", P("oplus", any_args=True), builder=ar.oplus_empty,
+         doc="a ⊕ b ⊕ ∅ → a ⊕ b; y ⊕ ∅ → y when y is a ⊕ result (unit norm); ∅ ⊕ ∅ → ∅"),
     Rule("oplus_collect", P("oplus", any_args=True), builder=ar.oplus_collect,
-         doc="a ⊕ a → ⊕(a); a ⊕ ¬a → ∅; positive common scale dropped"),
+         doc="a ⊕ a → a ⊕ ∅ (= a/‖a‖); a ⊕ ¬a → ∅; a common positive scale dropped"),
     Rule("sort_oplus", P("oplus", any_args=True), builder=ar.sort_sum, doc="operands in canonical order"),
     # field operators
-    Rule("structural_of_empty", ANY, builder=cr.structural_of_empty,
+    Rule("structural_of_empty", ANY, builder=cr.structural_of_empty, ops=cr.LINEAR_OPS + cr.BILINEAR_OPS,
          doc="∇∅ ∇·∅ ∇×∅ Δ∅ □∅ d/dt ∅ ⧖∅ → ∅; ∅⊗x ∅•x ∅×x → ∅"),
     Rule("div_grad_to_lap", P("div", P("grad", V("u"))), P("lap", V("u")),
          side_condition=cr.div_grad_condition, kind="continuum", tolerance=1.5,
@@ -178,9 +181,10 @@ RULES: tuple[Rule, ...] = (
          group="product_rule", doc="∇(f·g) → f∇g + g∇f (periodic grids; O(h²))"),
     Rule("outer_number_as_mul", P("outer", V("a"), V("b")), builder=cr.outer_number_as_mul,
          doc="c ⊗ x → c·x"),
-    Rule("distribute_bilinear", ANY, builder=cr.distribute_bilinear, group="expand",
+    Rule("distribute_bilinear", ANY, builder=cr.distribute_bilinear, group="expand", ops=cr.BILINEAR_OPS,
          doc="(a + b) ⊗ c → a⊗c + b⊗c (⊗ • ×)"),
-    Rule("bilinear_scale", ANY, builder=cr.bilinear_scale, doc="(c·a) ⊗ b → c·(a ⊗ b) (⊗ • ×)"),
+    Rule("bilinear_scale", ANY, builder=cr.bilinear_scale, doc="(c·a) ⊗ b → c·(a ⊗ b) (⊗ • ×)",
+         ops=cr.BILINEAR_OPS),
     Rule("sort_dot", P("dot", V("a"), V("b")), builder=cr.sort_dot, doc="b • a → a • b"),
     Rule("sort_cross", P("cross", V("a"), V("b")), builder=cr.sort_cross, doc="b × a → ¬(a × b)"),
     # extraction (group "factor"): run on the expanded form to find cheaper equivalent forms
@@ -203,9 +207,9 @@ if len(RULES_BY_NAME) != len(RULES):
     raise RuntimeError("duplicate rule names in the Photon catalogue")
 
 
-def rules_by_head(rules: tuple[Rule, ...] = RULES) -> dict[str | None, tuple[Rule, ...]]:
-    """Rules grouped by the operator they require at the root (None: any root), catalogue order kept."""
-    table: dict[str | None, list[Rule]] = {}
-    for rule in rules:
-        table.setdefault(head_op(rule.pattern), []).append(rule)
-    return {op: tuple(found) for op, found in table.items()}
+def applies_to(rule: Rule, op: str) -> bool:
+    """Whether ``rule`` is tried on nodes with operator ``op`` (its pattern's root, or its ``ops``)."""
+    head = head_op(rule.pattern)
+    if head is not None:
+        return head == op
+    return not rule.ops or op in rule.ops

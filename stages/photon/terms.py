@@ -49,6 +49,10 @@ def node_size(node: Node) -> int:
     return sum(1 for _ in node.walk())
 
 
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 # Leaves sort before compound terms; numbers first so coefficients lead a product.
 _OP_RANK = {"num": 0, "bool": 1, "str": 2, "empty": 3, "ref": 4, "tuple": 5, "call": 6}
 
@@ -64,10 +68,26 @@ class KeyCache:
         self._text: dict[int, tuple[Node, str]] = {}
 
     def text(self, node: Node) -> str:
+        """``canonical_json_bytes(node)`` as text, built from the children's cached texts.
+
+        The format is exactly orjson's sorted-key compact JSON of ``node.to_json()``
+        (keys args < kw < op < value; empty ones omitted), so keys do not depend on
+        which of the two ways computed them.
+        """
         hit = self._text.get(id(node))
         if hit is not None and hit[0] is node:
             return hit[1]
-        text = canonical_json_bytes(node).decode()
+        parts = ["{"]
+        if node.args:
+            parts.append('"args":[' + ",".join(self.text(a) for a in node.args) + "],")
+        if node.kw:
+            items = ",".join("[" + _dumps(k) + "," + self.text(v) + "]" for k, v in node.kw)
+            parts.append('"kw":[' + items + "],")
+        parts.append('"op":' + _dumps(node.op))
+        if node.value is not None:
+            parts.append(',"value":' + _dumps(node.value))
+        parts.append("}")
+        text = "".join(parts)
         self._text[id(node)] = (node, text)
         return text
 
@@ -92,7 +112,9 @@ class SharedSubtree:
         return {"key": self.key, "count": self.count, "size": self.size, "node": self.node.to_json()}
 
 
-def hash_cons(node: Node) -> tuple[dict[str, Node], dict[str, int]]:
+def hash_cons(
+    node: Node, keys: KeyCache | None = None, *, into_evolve: bool = True
+) -> tuple[dict[str, Node], dict[str, int]]:
     """The canonical DAG of ``node``: one representative per distinct subtree key, with use counts.
 
     A subtree's count is how many times it occurs as a child in the tree (the root
@@ -100,7 +122,7 @@ def hash_cons(node: Node) -> tuple[dict[str, Node], dict[str, int]]:
     occurrence, which is what a tree evaluator would compute; a DAG evaluator
     computes each key once.
     """
-    cache = KeyCache()
+    cache = keys or KeyCache()
     table: dict[str, Node] = {}
     counts: dict[str, int] = {}
     stack = [node]
@@ -109,19 +131,23 @@ def hash_cons(node: Node) -> tuple[dict[str, Node], dict[str, int]]:
         key = cache.key(current)
         table.setdefault(key, current)
         counts[key] = counts.get(key, 0) + 1
+        if current.op == "evolve" and not into_evolve:
+            continue
         stack.extend(current.args)
         stack.extend(child for _, child in current.kw)
     return table, counts
 
 
-def shared_subtrees(node: Node, min_size: int = 2) -> list[SharedSubtree]:
+def shared_subtrees(
+    node: Node, min_size: int = 2, keys: KeyCache | None = None, *, into_evolve: bool = True
+) -> list[SharedSubtree]:
     """Subtrees of size ≥ ``min_size`` occurring more than once, outermost first.
 
     A subtree that only repeats because its parent repeats is not listed (sharing
-    the parent already shares it).
+    the parent already shares it). ``into_evolve=False`` does not look inside evolve nodes.
     """
-    table, counts = hash_cons(node)
-    cache = KeyCache()
+    cache = keys or KeyCache()
+    table, counts = hash_cons(node, cache, into_evolve=into_evolve)
     repeated = {k for k, c in counts.items() if c > 1 and node_size(table[k]) >= min_size}
     implied: set[str] = set()
     for key in repeated:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -89,14 +90,15 @@ def test_sync_weight_must_be_in_the_documented_range(kernel: FisherRaoKernel) ->
             Constellation.create(2, "c", kernel=kernel, sync_weight=bad)
 
 
-def test_state_round_trip_restores_basins_and_router(kernel: FisherRaoKernel, make_basin: Callable[..., Basin],
-                                                      make_beams: BeamsFn) -> None:
+def test_checkpoint_restores_basins_and_router(kernel: FisherRaoKernel, make_basin: Callable[..., Basin],
+                                               make_beams: BeamsFn, tmp_path: Path) -> None:
     c = make(kernel, make_basin, make_beams, strategy="round_robin")
     for r in make_beams(70, 4):
         c.step(r)
-    saved = c.get_state()
-    fresh = Constellation.create(3, "c", kernel=kernel)
-    fresh.load_state(saved)
+    kernel.save(tmp_path / "constellation.pt", router_state=c.get_state())
+    restored = FisherRaoKernel.load(tmp_path / "constellation.pt")
+    fresh = Constellation.create(3, "c", kernel=restored.kernel)
+    fresh.load_state(restored.router_state)
     assert [i.basin for i in fresh.instances] == [i.basin for i in c.instances]
     nxt = make_beams(71, 1)[0]
     assert fresh.step(nxt).active == c.step(nxt).active

@@ -16,13 +16,15 @@ DIM = 64
 
 @st.composite
 def simplex_points(draw: st.DrawFn, dim: int = DIM) -> np.ndarray:
-    """Points of the simplex, including faces (zeros) and near-vertices."""
-    raw = draw(st.lists(st.floats(0.0, 1.0, allow_subnormal=False), min_size=dim, max_size=dim))
-    zeros = draw(st.lists(st.integers(0, dim - 1), max_size=dim - 1))
-    v = np.array(raw, dtype=np.float64)
-    v[zeros] = 0.0
-    if v.sum() <= 1e-9:
-        v[draw(st.integers(0, dim - 1))] = 1.0
+    """Points of the simplex: Dirichlet draws from spiky (α → 0, near a vertex) to flat
+    (α large, near the centre), with some coordinates zeroed (faces of the simplex)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    alpha = draw(st.sampled_from([0.01, 0.1, 1.0, 10.0, 1000.0]))
+    v = rng.dirichlet(np.full(dim, alpha))
+    zeros = draw(st.integers(0, dim - 1))
+    v[rng.permutation(dim)[:zeros]] = 0.0
+    if v.sum() <= 1e-12:
+        v[int(rng.integers(dim))] = 1.0
     return v / v.sum()
 
 

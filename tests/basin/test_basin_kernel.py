@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from basin.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from basin.container import Basin
@@ -167,3 +169,22 @@ def test_checkpoint_with_a_mismatched_config_is_refused(tmp_path: Path, kernel: 
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match="kernel_version"):
         load_checkpoint(path)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["op", "args", "value", "kw", "x"]),
+                                                                inner, max_size=4),
+    max_leaves=12,
+)
+KEYS = ["normal_form", "expanded", "ast", "cost_after", "cost", "shape", "type", "grid", "observables",
+        "input_entropy", "attractor", "rewrite_success_prob", "generation"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.dictionaries(st.sampled_from(KEYS), JSON, max_size=8))
+def test_any_beam_result_yields_a_valid_signature(kernel: FisherRaoKernel, result: dict[str, object]) -> None:
+    out = kernel.forward(encode_beam(result))
+    sig = np.array(out.signature)
+    assert np.isfinite(sig).all() and sig.sum() == pytest.approx(1.0)
+    assert 0.0 <= out.telemetry.phi <= 1.0 and out.telemetry.depth >= 3

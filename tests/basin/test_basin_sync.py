@@ -190,8 +190,30 @@ def test_three_instances_converge_to_one_basin_id(workers: dict[str, Basin], mak
     assert {b.id for b in final.values()} == {coordinator2.id}
     replayed, again = merge_packet(final["C"], canonical2, "full", trust=TRUST)
     assert again is None and replayed == final["C"]
+    # A late instance reading the canonical log in either order ends on the newest basin.
+    for log in ([canonical, canonical2], [canonical2, canonical]):
+        late = Basin.empty("c")
+        for packet in log:
+            late, _ = merge_packet(late, packet, "full", trust=TRUST)
+        assert late.id == coordinator2.id
 
 
 def _read(result: dict[str, Any]) -> tuple[Any, Any]:
     out = default_reader().read(result)
     return out.signature, out.telemetry
+
+
+def test_fast_forward_only_when_the_state_is_unchanged_since_the_packets_parent(workers: dict[str, Basin],
+                                                                                make_beams: BeamsFn) -> None:
+    canonical, coordinator = export(workers["A"], "coord", T1)
+    follower, _ = merge_packet(workers["B"], canonical, "full", trust=TRUST)
+    grown = follower.absorb(*_read(make_beams(42, 1)[0]), timestamp=T2)
+    update, _ = export(grown, "B", T2)
+    # The coordinator has not moved since it exported `canonical`: adopt the update as is.
+    fast, _ = merge_packet(coordinator, update, "partial", trust=TRUST)
+    assert fast.point == grown.point and fast.n == grown.n
+    # A follower that absorbed beams of its own since `canonical` keeps them: weighted merge.
+    local = follower.absorb(*_read(make_beams(43, 1)[0]), timestamp=T2)
+    merged, _ = merge_packet(local, update, "partial", trust=TRUST)
+    assert merged.n == local.n + 1
+    assert 0 < geometry.fisher_rao(merged.point, local.point) < geometry.fisher_rao(update.basin, local.point)

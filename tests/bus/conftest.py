@@ -6,11 +6,10 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from bus_fakes import KAFKA_TEST_OPTIONS
 
 from bus.base import Bus
-from bus_fakes import KAFKA_TEST_OPTIONS
 from bus.kafka_mock import MockCluster
-
 
 
 @pytest.fixture

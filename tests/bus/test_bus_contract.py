@@ -13,7 +13,6 @@ import base64
 from collections import defaultdict
 
 import orjson
-import pytest
 from bus_fakes import RecordingStore, ToyIngest, ToyRewrite, eventually, sheet, sheets
 
 from bus.base import Bus, Message

@@ -27,8 +27,10 @@ from contracts.registry import encode
 WORKER = Path(__file__).with_name("crash_worker.py")
 
 
-def spawn(*args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, str(WORKER), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def spawn(log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """Start the worker with stdout+stderr appended to ``log`` (never a pipe that could fill up)."""
+    with log.open("ab") as sink:
+        return subprocess.Popen([sys.executable, str(WORKER), *args], stdout=sink, stderr=subprocess.STDOUT)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -63,14 +65,15 @@ async def test_killed_kafka_worker_restarts_and_nothing_is_lost_or_doubled(
     store = SqliteEventStore(db)
     bus = KafkaBus(bootstrap=kafka_bootstrap, **KAFKA_TEST_OPTIONS)
     await bus.start()
-    workers = {name: spawn("kafka", kafka_bootstrap, db, name) for name in ("w1", "w2")}
+    log = tmp_path / "workers.log"
+    workers = {name: spawn(log, "kafka", kafka_bootstrap, db, name) for name in ("w1", "w2")}
     try:
         await bus.publish_many([(SHEETS, e.sheet_run_id, encode(e)) for e in sheets(n)])
         await eventually(lambda: store.count("BeamEvent") >= 120, timeout=60, interval=0.05)
         workers["w1"].kill()  # SIGKILL mid-stream: no ack, no goodbye to the group
         workers["w1"].wait()
         assert store.count("BeamEvent") < 2 * n, "the kill came too late to test anything"
-        workers["w1"] = spawn("kafka", kafka_bootstrap, db, "w1")
+        workers["w1"] = spawn(log, "kafka", kafka_bootstrap, db, "w1")
 
         async def drained() -> bool:
             return store.count("BeamEvent") == 2 * n and await bus.lag("beamline.codex", [SHEETS]) == 0
@@ -91,7 +94,8 @@ async def test_killed_embedded_pipeline_is_resubmitted_and_nothing_is_lost_or_do
     n = 300
     db = str(tmp_path / "events.db")
     store = SqliteEventStore(db)
-    first = spawn("memory", db, str(n))
+    log = tmp_path / "pipeline.log"
+    first = spawn(log, "memory", db, str(n))
     try:
         await eventually(lambda: store.count("BeamEvent") >= 150 or first.poll() is not None, timeout=60)
         first.kill()
@@ -101,10 +105,10 @@ async def test_killed_embedded_pipeline_is_resubmitted_and_nothing_is_lost_or_do
     done_before_kill = store.count("BeamEvent")
     assert done_before_kill < 4 * n, "the kill came too late to test anything"
 
-    second = spawn("memory", db, str(n))
-    out, err = await asyncio.to_thread(second.communicate, timeout=120)
-    assert second.returncode == 0, err.decode()[-2000:]
-    assert b"done" in out
+    second = spawn(log, "memory", db, str(n))
+    returncode = await asyncio.to_thread(second.wait, 120)
+    assert returncode == 0, log.read_text()[-2000:]
+    assert "done" in log.read_text()
     ingest, rewrite = beams_by_cell(store, "ingest"), beams_by_cell(store, "rewrite")
     assert set(ingest) == set(rewrite) == expected_cells(n)
     assert set(ingest.values()) == set(rewrite.values()) == {1}

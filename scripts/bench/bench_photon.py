@@ -1,0 +1,180 @@
+"""P7: Photon's ``normalize`` vs ``sympy.simplify`` on the same generated algebraic expressions.
+
+Expressions are random trees (seeded) over the coordinate fields x y z and small
+integers with + − * ¬, powers 2 and 3 and division by a small integer — the
+polynomial algebra both systems handle. Per run, each system's time over the
+whole set is measured side by side (sympy's cache cleared first; the sympy
+expression is built before timing, Photon gets the raw tree); the speed-up is
+sympy time / Photon time, median over ``--runs`` runs.
+
+Size: sympy's own measure ``count_ops`` of each result (Photon's normal form is
+converted to sympy *unevaluated*, so sympy does not re-simplify it); "no larger"
+is count_ops(Photon) ≤ count_ops(sympy). Tree sizes (node counts of the sympy
+trees) are reported too. Also reports how often Photon's normal form equals the
+input, and agreement of values: both results evaluated at random points.
+Prints one JSON object on the last line; asserts nothing.
+
+    .venv/bin/python scripts/bench/bench_photon.py --count 500 --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import sympy as sp  # noqa: E402
+
+from stages.codex.ast import Node, num, ref  # noqa: E402
+from stages.codex.grid import GridSpec  # noqa: E402
+from stages.photon.normalize import normalize  # noqa: E402
+
+GRID = GridSpec(shape=(8, 8, 8), spacing=1.0 / 8)
+SYMBOLS = {name: sp.Symbol(name, real=True) for name in ("x", "y", "z")}
+
+
+def generate(rng: random.Random, depth: int) -> Node:
+    """A random algebraic expression tree of at most ``depth`` levels."""
+    if depth == 0 or rng.random() < 0.18 * (5 - depth):
+        if rng.random() < 0.72:
+            return ref(rng.choice(("x", "y", "z")))
+        return num(rng.randint(1, 5))
+    roll = rng.random()
+    if roll < 0.30:
+        return Node("add", args=(generate(rng, depth - 1), generate(rng, depth - 1)))
+    if roll < 0.50:
+        return Node("sub", args=(generate(rng, depth - 1), generate(rng, depth - 1)))
+    if roll < 0.80:
+        return Node("mul", args=(generate(rng, depth - 1), generate(rng, depth - 1)))
+    if roll < 0.87:
+        return Node("neg", args=(generate(rng, depth - 1),))
+    if roll < 0.94:
+        return Node("pow", args=(generate(rng, depth - 1), num(rng.choice((2, 3)))))
+    return Node("truediv", args=(generate(rng, depth - 1), num(rng.randint(2, 5))))
+
+
+def to_sympy(node: Node, *, evaluate: bool) -> Any:
+    """The sympy expression of a Codex tree; ``evaluate=False`` keeps its structure as it is."""
+    op, args = node.op, [to_sympy(a, evaluate=evaluate) for a in node.args]
+    if op == "num":
+        value = node.value
+        return sp.Integer(value) if isinstance(value, int) else sp.Float(value)
+    if op == "ref":
+        return SYMBOLS[str(node.value)]
+    if op == "empty":
+        return sp.Integer(0)
+    if op == "add":
+        return sp.Add(*args, evaluate=evaluate)
+    if op == "sub":
+        return sp.Add(args[0], sp.Mul(-1, args[1], evaluate=evaluate), evaluate=evaluate)
+    if op == "mul":
+        return sp.Mul(*args, evaluate=evaluate)
+    if op == "neg":
+        return sp.Mul(-1, args[0], evaluate=evaluate)
+    if op == "pow":
+        return sp.Pow(args[0], args[1], evaluate=evaluate)
+    if op == "truediv":
+        return sp.Mul(args[0], sp.Pow(args[1], -1, evaluate=evaluate), evaluate=evaluate)
+    raise ValueError(f"no sympy form for {op}")
+
+
+def tree_size(expr: Any) -> int:
+    return sum(1 for _ in sp.preorder_traversal(expr))
+
+
+def agree(a: Any, b: Any, rng: random.Random) -> bool:
+    """Both expressions give the same value at three random points (relative 1e-9)."""
+    fa = sp.lambdify(list(SYMBOLS.values()), a, "math")
+    fb = sp.lambdify(list(SYMBOLS.values()), b, "math")
+    for _ in range(3):
+        point = [rng.uniform(-2, 2) for _ in SYMBOLS]
+        va, vb = float(fa(*point)), float(fb(*point))
+        if abs(va - vb) > 1e-9 * max(1.0, abs(va), abs(vb)):
+            return False
+    return True
+
+
+def one_run(exprs: list[Node], inputs: list[Any]) -> tuple[float, float, list[Node], list[Any], list[float]]:
+    from sympy.core.cache import clear_cache
+
+    ours: list[Node] = []
+    started = time.perf_counter()
+    for expr in exprs:
+        ours.append(normalize(expr, GRID).normal_form)
+    photon_s = time.perf_counter() - started
+    clear_cache()
+    theirs: list[Any] = []
+    per_expr: list[float] = []
+    started = time.perf_counter()
+    for expr in inputs:
+        t0 = time.perf_counter()
+        theirs.append(sp.simplify(expr))
+        per_expr.append(time.perf_counter() - t0)
+    sympy_s = time.perf_counter() - started
+    return photon_s, sympy_s, ours, theirs, per_expr
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--depth", type=int, default=5)
+    opts = parser.parse_args()
+    rng = random.Random(opts.seed)
+    exprs = [generate(rng, opts.depth) for _ in range(opts.count)]
+    inputs = [to_sympy(e, evaluate=True) for e in exprs]
+    photon_times, sympy_times = [], []
+    ours: list[Node] = []
+    theirs: list[Any] = []
+    for _ in range(opts.runs):
+        photon_s, sympy_s, ours, theirs, _per = one_run(exprs, inputs)
+        photon_times.append(photon_s)
+        sympy_times.append(sympy_s)
+    ratios = [s / p for s, p in zip(sympy_times, photon_times, strict=True)]
+    ours_sp = [to_sympy(n, evaluate=False) for n in ours]
+    ops_ours = [sp.count_ops(e) for e in ours_sp]
+    ops_theirs = [sp.count_ops(e) for e in theirs]
+    ops_input = [sp.count_ops(to_sympy(e, evaluate=False)) for e in exprs]
+    no_larger = sum(1 for a, b in zip(ops_ours, ops_theirs, strict=True) if a <= b)
+    smaller = sum(1 for a, b in zip(ops_ours, ops_theirs, strict=True) if a < b)
+    nodes_ours = [tree_size(e) for e in ours_sp]
+    nodes_theirs = [tree_size(e) for e in theirs]
+    check_rng = random.Random(opts.seed + 1)
+    agreeing = sum(1 for a, b in zip(ours_sp, theirs, strict=True) if agree(a, b, check_rng))
+    report = {
+        "benchmark": "P7 photon normalize vs sympy.simplify",
+        "count": opts.count,
+        "runs": opts.runs,
+        "photon_s_median": round(statistics.median(photon_times), 4),
+        "sympy_s_median": round(statistics.median(sympy_times), 4),
+        "photon_ms_per_expr": round(1000 * statistics.median(photon_times) / opts.count, 3),
+        "sympy_ms_per_expr": round(1000 * statistics.median(sympy_times) / opts.count, 3),
+        "speedup_median": round(statistics.median(ratios), 1),
+        "speedup_runs": [round(r, 1) for r in ratios],
+        "target_speedup": 20,
+        "no_larger_fraction": round(no_larger / opts.count, 4),
+        "smaller_fraction": round(smaller / opts.count, 4),
+        "target_no_larger": 0.9,
+        "count_ops_mean": {
+            "input": round(statistics.mean(ops_input), 2),
+            "photon": round(statistics.mean(ops_ours), 2),
+            "sympy": round(statistics.mean(ops_theirs), 2),
+        },
+        "tree_nodes_mean": {"photon": round(statistics.mean(nodes_ours), 2),
+                            "sympy": round(statistics.mean(nodes_theirs), 2)},
+        "values_agree_fraction": round(agreeing / opts.count, 4),
+    }
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

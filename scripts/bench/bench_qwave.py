@@ -1,0 +1,210 @@
+"""P4–P6: QWave (JAX, warm compile cache) vs the NumPy reference interpreter, vmap vs loop, recompiles.
+
+P4 heavy suite — each figure the median of ``--runs`` runs, measured side by side:
+  * ``heat``:   ∇·(k∇u) + Δu on 512² (k a smooth positive field, u a Gaussian)
+  * ``evolve``: ⟲200 u ← u + dt·Δu on 256² (dt = 0.2·h², stable)
+  * ``outer``:  ∇u ⊗ ∇u on 64² (CodexLang's pointwise tensor product)
+  ``compute``: inputs evaluated once, then QWave's executable (with input transfer
+  and result fetch) vs the interpreter with the same inputs bound;
+  ``end_to_end``: from the normal form (initialisers included on both sides).
+P5: 64 same-structure cells (u + dt·∇·(k∇u), random(seed) inputs, ``--cell-size``²),
+  one vmapped call vs 64 calls — executables alone, and through ``QWaveStage``
+  (PHASE10 batch vs one handle per beam; collapse included on both sides).
+P6: the same sheet twice through the stage: compiles during the second run, counted by
+  the compile cache and by JAX's own backend-compile events.
+Prints one JSON object on the last line; asserts nothing.
+
+    .venv/bin/python scripts/bench/bench_qwave.py [--runs 5] [--cell-size 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from contracts.payloads import BeamEvent  # noqa: E402
+from contracts.registry import make_event  # noqa: E402
+from stages.base import StageContext  # noqa: E402
+from stages.codex.ast import Node, call, num, ref  # noqa: E402
+from stages.codex.grid import GridSpec  # noqa: E402
+from stages.codex.interpreter import evaluate  # noqa: E402
+from stages.qwave.compiler import cache_stats, compile_program, run_batch, run_program  # noqa: E402
+from stages.qwave.formats import PrecisionPlan  # noqa: E402
+from stages.qwave.program import evaluate_inputs, slot_name, split_inputs  # noqa: E402
+from stages.qwave.stage import QWaveStage  # noqa: E402
+
+FP32 = PrecisionPlan.uniform("fp32")
+
+
+def median_time(fn: Callable[[], Any], runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def heat_case() -> tuple[Node, GridSpec]:
+    u = call("gaussian", center=Node("tuple", (num(0.4), num(0.6))), width=num(0.15))
+    k = Node("add", (num(1.5), call("sin", Node("mul", (num(6.283185307179586), ref("x"))))))
+    node = Node("add", (Node("div", (Node("mul", (k, Node("grad", (u,)))),)), Node("lap", (u,))))
+    return node, GridSpec((512, 512), 1.0 / 512, "periodic")
+
+
+def evolve_case() -> tuple[Node, GridSpec]:
+    h = 1.0 / 256
+    u = ref("u")
+    body = Node("add", (u, Node("mul", (num(0.2 * h * h), Node("lap", (u,))))))
+    return Node("evolve", (num(200), call("gaussian"), body), value="u"), GridSpec((256, 256), h, "periodic")
+
+
+def outer_case() -> tuple[Node, GridSpec]:
+    u = call("random", seed=num(5))
+    return Node("outer", (Node("grad", (u,)), Node("grad", (u,)))), GridSpec((64, 64), 1.0 / 64, "periodic")
+
+
+def p4(runs: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, (node, grid) in (("heat", heat_case()), ("evolve", evolve_case()), ("outer", outer_case())):
+        program = split_inputs(node)
+        values = evaluate_inputs(program, grid, seed=0)
+        bindings = {slot_name(i): v for i, v in enumerate(values)}
+        _, _, compile_s = compile_program(program, grid, FP32, values)
+        run_program(program, grid, FP32, values)  # warm
+        qwave = median_time(lambda p=program, g=grid, v=values: run_program(p, g, FP32, v), runs)
+        numpy_ref = median_time(lambda n=program.structure, g=grid, b=bindings: evaluate(n, g, b), runs)
+
+        def end_to_end(n: Node = node, g: GridSpec = grid) -> None:
+            prog = split_inputs(n)
+            run_program(prog, g, FP32, evaluate_inputs(prog, g, seed=0))
+
+        qwave_e2e = median_time(end_to_end, runs)
+        numpy_e2e = median_time(lambda n=node, g=grid: evaluate(n, g), runs)
+        out[name] = {
+            "grid": list(grid.shape), "compile_s": round(compile_s, 3),
+            "compute": {"qwave_ms": qwave * 1e3, "numpy_ms": numpy_ref * 1e3, "speedup": numpy_ref / qwave},
+            "end_to_end": {"qwave_ms": qwave_e2e * 1e3, "numpy_ms": numpy_e2e * 1e3,
+                           "speedup": numpy_e2e / qwave_e2e},
+        }
+    out["median_compute_speedup"] = statistics.median(out[n]["compute"]["speedup"] for n in ("heat", "evolve",
+                                                                                               "outer"))
+    return out
+
+
+def small_cell(size: int) -> tuple[Node, GridSpec]:
+    u = call("random")
+    k = call("const", num(1.0))
+    flux = Node("mul", (k, Node("grad", (u,))))
+    node = Node("add", (u, Node("mul", (num(1e-5), Node("div", (flux,))))))
+    return node, GridSpec((size, size), 1.0 / size, "periodic")
+
+
+def beams(node: Node, grid: GridSpec, count: int, run_id: str) -> list[Any]:
+    now = StageContext(flags={}, flags_digest="", clock=lambda: _NOW).now()
+    out = []
+    for i in range(count):
+        result = {"normal_form": node.to_json(), "normal_key": "bench", "grid": grid.to_json(), "precision": None,
+                  "goal": None, "main_input": None, "seed": i, "route": "qwave"}
+        beam = BeamEvent(beam_id=f"b{i}", cell_id=f"c{i}", sheet_run_id=run_id, container_id="bench",
+                         eid=f"eid::{run_id}::c{i}", stage="rewrite", token="∇", result=result,
+                         timestamp=now.isoformat())
+        out.append(make_event(beam, stage_id="photon", index=i, sheet_run_id=run_id, container_id="bench",
+                              eid=f"eid::{run_id}::c{i}", cell_id=f"c{i}", occurred_at=now))
+    return out
+
+
+def context(phase10: bool) -> StageContext:
+    return StageContext(flags={"PHASE10_ENABLED": phase10}, flags_digest="bench", clock=lambda: _NOW)
+
+
+def p5(runs: int, size: int, count: int = 64) -> dict[str, Any]:
+    node, grid = small_cell(size)
+    program = split_inputs(node)
+    members = [evaluate_inputs(program, grid, seed=s) for s in range(count)]
+    run_batch(program, grid, FP32, members)
+    run_program(program, grid, FP32, members[0])
+    vmapped = median_time(lambda: run_batch(program, grid, FP32, members), runs)
+    looped = median_time(lambda: [run_program(program, grid, FP32, m) for m in members], runs)
+    stage = QWaveStage()
+    batch = beams(node, grid, count, "p5")
+    stage.process(batch, context(True))
+    stage.process(batch[:1], context(False))
+    stage_vmapped = median_time(lambda: stage.process(batch, context(True)), runs)
+    stage_looped = median_time(lambda: [stage.process([b], context(False)) for b in batch], runs)
+    return {
+        "cells": count, "grid": [size, size],
+        "executables": {"vmapped_ms": vmapped * 1e3, "loop_ms": looped * 1e3, "speedup": looped / vmapped},
+        "stage": {"vmapped_ms": stage_vmapped * 1e3, "loop_ms": stage_looped * 1e3,
+                  "speedup": stage_looped / stage_vmapped},
+    }
+
+
+def p6() -> dict[str, Any]:
+    import jax.monitoring
+
+    backend: list[str] = []
+
+    def listener(name: str, _d: float, **_: Any) -> None:
+        if name == "/jax/core/compile/backend_compile_duration":
+            backend.append(name)
+
+    stage = QWaveStage()
+    sheet = [(n, g) for n, g in (heat_case(), outer_case(), small_cell(32))]
+
+    def run_sheet(run_id: str) -> None:
+        for i, (node, grid) in enumerate(sheet):
+            stage.process(beams(node, grid, 4, f"{run_id}-{i}"), context(True))
+
+    first_before = cache_stats()
+    run_sheet("first")
+    between = cache_stats()
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        run_sheet("second")
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    after = cache_stats()
+    return {
+        "first_run_compiles": between.compiles - first_before.compiles,
+        "second_run_compiles": after.compiles - between.compiles,
+        "second_run_backend_compiles": len(backend),
+        "second_run_hits": after.hits - between.hits,
+        "process_hit_rate": after.hit_rate,
+    }
+
+
+_NOW = __import__("datetime").datetime(2025, 1, 1, tzinfo=__import__("datetime").UTC)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--cell-size", type=int, default=64)
+    args = parser.parse_args()
+    import jax
+
+    result = {
+        "bench": "qwave",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "jax": jax.__version__,
+                    "device": str(jax.devices()[0])},
+        "runs": args.runs,
+        "P4": p4(args.runs),
+        "P5": p5(args.runs, args.cell_size),
+        "P6": p6(),
+    }
+    print(json.dumps(result, indent=None, default=float))
+
+
+if __name__ == "__main__":
+    main()

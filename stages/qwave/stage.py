@@ -1,0 +1,166 @@
+"""The QWave stage: routed rewrite/predict beams → JAX execution → qwave, collapse and profile events.
+
+For each input ``BeamEvent`` (stage ``rewrite`` or ``predict``) whose result has
+``route == "qwave"`` it emits, in this order:
+
+* ``BeamEvent(stage="qwave")`` — compile key, precision used, value kind/shape/dtype,
+  and a ``runtime`` block {cache_hit, compile_ms, exec_ms, batch_size}; ``latency_ms``
+  is compile + execution time. ``runtime`` depends on what ran before in this
+  process and on which beams shared a batch, like wall-clock fields: a replay
+  diff must ignore ``result.runtime`` along with ``latency_ms``.
+* ``BeamEvent(stage="collapse")`` and ``CollapseTrace`` (adapter ``"qwave"``), see
+  ``collapse.collapse_events``.
+* with PHASE10_ENABLED, one ``PrecisionProfile`` per profiled opcode of the cell.
+
+Other inputs give ``[]``. A beam QWave cannot run gives exactly one ``StageError``
+(stage ``qwave``) with the reason, and nothing else.
+
+Batching (PHASE10): ``handle_batch(envelopes, ctx)`` takes every beam the runner
+holds (see ``batching.BatchWindow``) and runs beams with equal compile keys as one
+vmapped call; ``handle`` is a batch of one. Each input's events are the same
+whether it ran alone or in any batch (ids, payloads; only ``runtime`` and wall-clock
+fields differ), so at-least-once redelivery is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from contracts.envelope import Envelope, deterministic_event_id
+from contracts.payloads import BeamEvent, CodexErrorItem, StageError
+from contracts.registry import make_event
+from stages.base import StageContext
+from stages.codex.interp_errors import InterpreterError
+from stages.qwave.batching import BatchWindow
+from stages.qwave.collapse import collapse_events
+from stages.qwave.compiler import RunResult, run_batch
+from stages.qwave.errors import QWaveError
+from stages.qwave.jobs import Job, prepare
+from stages.qwave.measure import ATTRACTOR_EPSILON
+from stages.qwave.precision import opcodes_in, plan_for, profile_opcode
+
+QWAVE_BEAM_INDEX = 0
+COLLAPSE_BEAM_INDEX = 1
+HINT = "QWave could not run this cell; the symbolic route (reference interpreter) can (raise COST_THRESHOLD)."
+
+
+class QWaveStage:
+    stage_id = "qwave"
+    input_topics: tuple[str, ...] = ("beamline.photon",)
+
+    def __init__(self, *, data_dir: str | None = None, window: BatchWindow | None = None,
+                 attractor_epsilon: float = ATTRACTOR_EPSILON) -> None:
+        self.data_dir = data_dir
+        self.window = window or BatchWindow()
+        self.attractor_epsilon = attractor_epsilon
+
+    async def handle(self, envelope: Envelope, ctx: StageContext) -> list[Envelope]:
+        """Events for one input (a batch of one). May be called again for the same input."""
+        return (await self.handle_batch([envelope], ctx))[0]
+
+    async def handle_batch(self, envelopes: Sequence[Envelope], ctx: StageContext) -> list[list[Envelope]]:
+        """Events per input, aligned with ``envelopes``; JAX work runs off the event loop."""
+        return await asyncio.to_thread(self.process, list(envelopes), ctx)
+
+    def process(self, envelopes: list[Envelope], ctx: StageContext) -> list[list[Envelope]]:
+        outputs: list[list[Envelope]] = [[] for _ in envelopes]
+        jobs: list[tuple[int, Job]] = []
+        for position, envelope in enumerate(envelopes):
+            try:
+                job = prepare(envelope, data_dir=self.data_dir, plan_for=plan_for)
+            except QWaveError as exc:
+                outputs[position] = [self.error_event(envelope, ctx, exc)]
+                continue
+            if job is not None:
+                jobs.append((position, job))
+        vectorise = bool(ctx.flags.get("PHASE10_ENABLED", False))
+        for group in self.groups(jobs, vectorise):
+            try:
+                results = run_batch(group[0][1].program, group[0][1].grid, group[0][1].plan,
+                                    [job.values for _, job in group])
+            except QWaveError as exc:
+                for position, job in group:
+                    outputs[position] = [self.error_event(job.envelope, ctx, exc)]
+                continue
+            for (position, job), result in zip(group, results, strict=True):
+                outputs[position] = self.job_events(job, result, ctx, profile=vectorise)
+        return outputs
+
+    def groups(self, jobs: list[tuple[int, Job]], vectorise: bool) -> list[list[tuple[int, Job]]]:
+        """Jobs with equal batch keys together (at most ``window.max_size``), in input order."""
+        if not vectorise:
+            return [[item] for item in jobs]
+        grouped: dict[tuple[Any, ...], list[list[tuple[int, Job]]]] = {}
+        order: list[list[tuple[int, Job]]] = []
+        for item in jobs:
+            chunks = grouped.setdefault(item[1].batch_key, [])
+            if not chunks or len(chunks[-1]) >= self.window.max_size:
+                chunks.append([])
+                order.append(chunks[-1])
+            chunks[-1].append(item)
+        return order
+
+    def job_events(self, job: Job, result: RunResult, ctx: StageContext, *, profile: bool) -> list[Envelope]:
+        """qwave beam + collapse events (+ profiles), or one StageError if collapsing fails."""
+        parent = job.envelope
+        try:
+            collapsed = collapse_events(
+                parent, result.value, adapter="qwave", result_fields=job.fields, ctx=ctx, stage_id=self.stage_id,
+                beam_index=COLLAPSE_BEAM_INDEX, evolve_last_step=result.last_step_norm,
+            )
+            profiles = [profile_opcode(op) for op in opcodes_in(job.program.structure)] if profile else []
+        except (ValueError, InterpreterError) as exc:
+            error = exc if isinstance(exc, QWaveError) else QWaveError(f"collapse failed: {exc}", code="collapse")
+            return [self.error_event(parent, ctx, error)]
+        now = ctx.now()
+        beam = BeamEvent(
+            beam_id=deterministic_event_id(self.stage_id, parent.event_id, BeamEvent.TYPE, QWAVE_BEAM_INDEX),
+            cell_id=parent.cell_id or str(parent.payload.get("cell_id", "")),
+            sheet_run_id=parent.sheet_run_id,
+            container_id=parent.container_id,
+            eid=parent.eid,
+            stage="qwave",
+            token=str(parent.payload.get("token", "")),
+            result=self.qwave_result(job, result),
+            timestamp=now.isoformat(),
+            generation=int(parent.payload.get("generation", 0)),
+            latency_ms=(result.compile_s + result.exec_s) * 1000.0,
+        )
+        events = [self.emit(beam, parent, ctx, QWAVE_BEAM_INDEX), *collapsed]
+        events.extend(self.emit(p, parent, ctx, i) for i, p in enumerate(profiles))
+        return events
+
+    @staticmethod
+    def qwave_result(job: Job, result: RunResult) -> dict[str, Any]:
+        import numpy as np
+
+        value = np.asarray(result.value)
+        return {
+            "route": "qwave",
+            "normal_key": job.fields.get("normal_key"),
+            "compile_key": job.program.structure_key,
+            "inputs": len(job.program.inputs),
+            "precision": job.precision,
+            "precision_used": job.plan.describe(),
+            "value": {"kind": result.info.kind, "shape": list(value.shape), "dtype": str(value.dtype),
+                      "time": result.info.time, "components": result.info.components},
+            "runtime": {
+                "cache_hit": result.cache_hit,
+                "compile_ms": result.compile_s * 1000.0,
+                "exec_ms": result.exec_s * 1000.0,
+                "batch_size": result.batch_size,
+            },
+        }
+
+    def emit(self, payload: Any, parent: Envelope, ctx: StageContext, index: int) -> Envelope:
+        return make_event(payload, stage_id=self.stage_id, index=index, parent=parent, occurred_at=ctx.now(),
+                          flags_digest=ctx.flags_digest, instance=ctx.instance)
+
+    def error_event(self, parent: Envelope, ctx: StageContext, exc: QWaveError) -> Envelope:
+        message = str(exc)
+        cell = parent.cell_id
+        item = CodexErrorItem(message=message, file=f"<cell {cell}>" if cell else "<qwave>", line=0, col=0,
+                              hint=HINT, code=f"qwave-{exc.code}", rendered=f"qwave: {message}\nhint: {HINT}")
+        return self.emit(StageError(stage=self.stage_id, errors=[item], cell_id=cell), parent, ctx, 0)
