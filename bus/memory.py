@@ -4,9 +4,12 @@ Product code, not a test double. Each topic has ``partitions`` partitions; a
 message goes to the partition chosen by a stable hash of its key (blake2b), so
 one key's messages keep their order. A partition holds the messages that some
 consumer group still has to acknowledge; at ``capacity`` such messages,
-``publish`` waits (backpressure) until the slowest group acknowledges more. A
-topic no group consumes keeps only its last ``retention`` messages (for readers
-such as tail), dropping older ones and counting them in ``stats.dropped``.
+``publish`` waits (backpressure) until the slowest group acknowledges more.
+Beyond that a partition keeps at most ``retention`` messages for groupless
+readers (tail, flag followers), and only while one is attached or no group
+consumes the topic; a reader never slows publishers — one that falls further
+behind skips ahead and counts the loss. Messages of a topic nobody consumes that
+fall out of retention are counted in ``stats.dropped``.
 
 Consumer groups are emulated as on Kafka: the group's partitions are split among
 its members (sorted by instance id, then join order), every group keeps its own
@@ -169,12 +172,12 @@ class MemoryBus:
         if not isinstance(value, bytes):
             raise TypeError(f"message value must be bytes, not {type(value).__name__}")
         part = self.topic(topic)[partition_for(key, self.partitions)]
-        if part.size >= self.capacity and self._topic_groups[topic]:
+        if self._unacknowledged(part) >= self.capacity:
             await self._wait_for_space(part)
         part.append(key, value)
         self.stats.published += 1
-        if not self._topic_groups[topic] and part.size > self.retention:
-            self.stats.dropped += part.trim_to(part.end - self.retention)
+        if part.size > self.retention:
+            self._trim(part)
         for owner in part.owners.values():
             owner.wake()
         for reader in self._readers.get(topic, ()):
@@ -190,7 +193,7 @@ class MemoryBus:
         self.stats.backpressure_waits += 1
         self._blocked[task] = part
         try:
-            while part.size >= self.capacity and self._topic_groups[part.topic]:
+            while self._unacknowledged(part) >= self.capacity:
                 if self.closed:
                     raise BusClosed("memory bus is stopped")
                 part.space.clear()
@@ -302,16 +305,32 @@ class MemoryBus:
             part.committed[group] = offset
             self._trim(part)
 
-    def _trim(self, part: Partition) -> None:
+    def _unacknowledged(self, part: Partition) -> int:
+        """Messages the slowest group has not acknowledged (0 when no group consumes the topic)."""
         holders = self._topic_groups[part.topic]
-        if holders:
-            low = min(part.committed[g] for g in holders)
-            if low > part.base:
-                part.trim_to(low)
-                part.space.set()
-        elif part.size > self.retention:
-            self.stats.dropped += part.trim_to(part.end - self.retention)
+        if not holders:
+            return 0
+        return part.end - min(part.committed[g] for g in holders)
+
+    def _trim(self, part: Partition) -> None:
+        """Forget what no group needs and no attached reader may still read (within retention)."""
+        holders = self._topic_groups[part.topic]
+        kept_for_readers = part.end - self.retention
+        needed = min(part.committed[g] for g in holders) if holders else kept_for_readers
+        readers = self._readers.get(part.topic)
+        if readers:
+            slowest = min(r.positions.get(part, part.end) for r in readers)
+            needed = min(needed, max(slowest, kept_for_readers))
+        if needed > part.base:
+            dropped = part.trim_to(needed)
+            if not holders:
+                self.stats.dropped += dropped
             part.space.set()
+
+    def reader_moved(self, part: Partition) -> None:
+        """A reader advanced: acknowledged messages it held may go."""
+        if part.base < part.end:
+            self._trim(part)
 
     def add_reader(self, reader: MemoryReader) -> None:
         for topic in reader.topics:

@@ -180,11 +180,16 @@ class MemoryReader(_Fetcher):
 
     async def close(self) -> None:
         self.bus.remove_reader(self)
+        for part in self.positions:
+            self.bus.reader_moved(part)
 
     async def getmany(self, max_messages: int = 500, timeout: float = 0.5) -> list[Message]:
         if not self._ends and not self.bus.closed:
             await self.start()
-        return await super().getmany(max_messages, timeout)
+        batch = await super().getmany(max_messages, timeout)
+        for part in {(m.topic, m.partition): self.bus.topic(m.topic)[m.partition] for m in batch}.values():
+            self.bus.reader_moved(part)
+        return batch
 
     async def __aenter__(self) -> MemoryReader:
         await self.start()

@@ -96,16 +96,18 @@ async def run_pipeline(
     ]
     tasks = [asyncio.create_task(r.run(), name=f"runner:{r.stage_id}") for r in runners]
     interval = poll_s if poll_s is not None else float(getattr(bus, "lag_poll_s", 0.25))
+    grace_s = 0.0  # on failure the runners are cancelled at once
     try:
         await _wait_ready(runners, tasks)
         await persist_events(store, initial)
         records = records_of(initial) + list(initial_raw)
         publisher = asyncio.create_task(bus.publish_many(records), name="pipeline:initial")
         await _settle(runners, tasks, publisher, bus, interval, started, timeout_s, progress)
+        grace_s = 10.0
     finally:
         for runner in runners:
             runner.stop()
-        await _finish(tasks)
+        await _finish(tasks, grace_s)
     return _result(runners, len(initial) + len(initial_raw), time.perf_counter() - started)
 
 
@@ -170,11 +172,13 @@ def _progress(runners: Sequence[StageRunner], pending: int, elapsed: float) -> P
     )
 
 
-async def _finish(tasks: Sequence[asyncio.Task[None]], grace_s: float = 10.0) -> None:
+async def _finish(tasks: Sequence[asyncio.Task[None]], grace_s: float) -> None:
     """Let stopped runners leave their groups; cancel any that does not within ``grace_s``."""
     if not tasks:
         return
-    _, still_running = await asyncio.wait(tasks, timeout=grace_s)
+    still_running = set(tasks)
+    if grace_s > 0:
+        _, still_running = await asyncio.wait(tasks, timeout=grace_s)
     for task in still_running:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

@@ -8,8 +8,10 @@ P4 heavy suite — each figure the median of ``--runs`` runs, measured side by s
   and result fetch) vs the interpreter with the same inputs bound;
   ``end_to_end``: from the normal form (initialisers included on both sides).
 P5: 64 same-structure cells (u + dt·∇·(k∇u), random(seed) inputs, ``--cell-size``²),
-  one vmapped call vs 64 calls — executables alone, and through ``QWaveStage``
-  (PHASE10 batch vs one handle per beam; collapse included on both sides).
+  one vmapped call vs 64 calls — executables alone (also at 16², 32², 128²: the gain
+  is the per-call overhead saved, so it shrinks as cells grow), and through
+  ``QWaveStage`` (PHASE10 batch vs one call per beam; input initialisers, collapse
+  and events included on both sides).
 P6: the same sheet twice through the stage: compiles during the second run, counted by
   the compile cache and by JAX's own backend-compile events.
 Prints one JSON object on the last line; asserts nothing.
@@ -128,7 +130,8 @@ def context(phase10: bool) -> StageContext:
     return StageContext(flags={"PHASE10_ENABLED": phase10}, flags_digest="bench", clock=lambda: _NOW)
 
 
-def p5(runs: int, size: int, count: int = 64) -> dict[str, Any]:
+def executables(runs: int, size: int, count: int) -> dict[str, Any]:
+    """One vmapped call vs ``count`` calls of the single-cell executable (inputs prepared once)."""
     node, grid = small_cell(size)
     program = split_inputs(node)
     members = [evaluate_inputs(program, grid, seed=s) for s in range(count)]
@@ -136,6 +139,11 @@ def p5(runs: int, size: int, count: int = 64) -> dict[str, Any]:
     run_program(program, grid, FP32, members[0])
     vmapped = median_time(lambda: run_batch(program, grid, FP32, members), runs)
     looped = median_time(lambda: [run_program(program, grid, FP32, m) for m in members], runs)
+    return {"grid": [size, size], "vmapped_ms": vmapped * 1e3, "loop_ms": looped * 1e3, "speedup": looped / vmapped}
+
+
+def p5(runs: int, size: int, count: int = 64) -> dict[str, Any]:
+    node, grid = small_cell(size)
     stage = QWaveStage()
     batch = beams(node, grid, count, "p5")
     stage.process(batch, context(True))
@@ -144,7 +152,8 @@ def p5(runs: int, size: int, count: int = 64) -> dict[str, Any]:
     stage_looped = median_time(lambda: [stage.process([b], context(False)) for b in batch], runs)
     return {
         "cells": count, "grid": [size, size],
-        "executables": {"vmapped_ms": vmapped * 1e3, "loop_ms": looped * 1e3, "speedup": looped / vmapped},
+        "executables": executables(runs, size, count),
+        "executables_by_size": [executables(runs, s, count) for s in (16, 32, 128) if s != size],
         "stage": {"vmapped_ms": stage_vmapped * 1e3, "loop_ms": stage_looped * 1e3,
                   "speedup": stage_looped / stage_vmapped},
     }

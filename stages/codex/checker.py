@@ -15,18 +15,21 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 from stages.codex.ast import Node, Span
 from stages.codex.eids import eid_for, entanglement_groups
 from stages.codex.errors import CodexCycleError, CodexError, CodexNameError, CodexTypeError, raise_all
 from stages.codex.expand import Expander, check_size
+from stages.codex.grid import GridSpec
 from stages.codex.infer import TypeInference
 from stages.codex.parser import parse_sheet_partial
 from stages.codex.sheet import Cell, Sheet
 from stages.codex.typerules import RuleContext, snippet, start_span
 from stages.codex.types import NUMBER, UNKNOWN, FieldType
 
-__all__ = ["CheckedCell", "CheckedSheet", "check_sheet", "compile_sheet"]
+__all__ = ["CheckedCell", "CheckedSheet", "check_sheet", "compile_sheet", "type_of_expanded"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +56,12 @@ class CheckedSheet:
     groups: tuple[tuple[str, ...], ...]  # entanglement groups (sorted members); each cell in one
     types: Mapping[str, FieldType]  # every param, let and cell
 
+    @cached_property
+    def _group_index(self) -> dict[str, tuple[str, ...]]:
+        return {cell: group for group in self.groups for cell in group}
+
     def group_of(self, cell_id: str) -> tuple[str, ...]:
-        for group in self.groups:
-            if cell_id in group:
-                return group
-        raise KeyError(cell_id)
+        return self._group_index[cell_id]
 
     def eids(self, sheet_run_id: str) -> dict[str, list[str]]:
         """The entanglement map ``{eid: [members]}`` of one run."""
@@ -67,7 +71,7 @@ class CheckedSheet:
         return eid_for(sheet_run_id, self.group_of(cell_id))
 
 
-def compile_sheet(text: str, filename: str = "<sheet>", *, data_dir: str | None = None) -> CheckedSheet:
+def compile_sheet(text: str | bytes, filename: str = "<sheet>", *, data_dir: str | None = None) -> CheckedSheet:
     """Parse and check; raises one ``CodexErrors`` with every syntax and check error."""
     sheet, errors = parse_sheet_partial(text, filename)
     return check_sheet(sheet, data_dir=data_dir, prior=errors)
@@ -110,6 +114,11 @@ class _Checker:
             if cell.goal is not None:
                 self.check_goal(cell, silent)
         self.check_entanglements()
+        if not self.sheet.cells and not self.errors:
+            lines = max(len(self.sheet.source.split("\n")) - 1, 1)
+            self.errors.append(CodexNameError(
+                "the sheet has no cells, so nothing would run", file=self.sheet.filename, line=lines, col=1,
+                hint="add one: cell NAME : EXPR", code="no-cells"))
         raise_all(self.errors)
         return self.build(order, refs, goal_refs)
 
@@ -271,3 +280,18 @@ def _topological(roots: list[str], edges: dict[str, list[str]]) -> list[str]:
                 seen.add(nxt)
                 stack.append((nxt, iter(edges.get(nxt, ()))))
     return order
+
+
+def type_of_expanded(node: Node, grid: GridSpec) -> dict[str, Any]:
+    """The ``type`` JSON of a self-contained (expanded) expression, e.g. a rewritten or fused form.
+
+    Only built-in names and evolve variables may be free; raises ``CodexError`` when the
+    expression does not type-check or is not a cell value (a tuple, a string).
+    """
+    errors: list[CodexError] = []
+    found = TypeInference(RuleContext(grid, strict=True), {}, sink=errors).infer(node)
+    raise_all(errors)
+    if found.kind not in ("field", "number", "bool", "samples"):
+        raise CodexTypeError.at(start_span(node), f"a cell's value must be a field, a number or a truth value, "
+                                f"got {found.describe()}")
+    return found.to_json()

@@ -24,6 +24,8 @@ class CodexError(Exception):
     """One CodexLang error. ``kind`` is the label in the rendered line, ``code`` a stable slug."""
 
     kind = "error"
+    # Shown when a raise site has nothing more specific to say: every error carries a hint.
+    default_hint = "see docs/codexlang.md"
 
     def __init__(
         self,
@@ -40,7 +42,7 @@ class CodexError(Exception):
         self.file = file
         self.line = line
         self.col = col
-        self.hint = hint
+        self.hint = hint if hint is not None else self.default_hint
         self.code = code
 
     @classmethod
@@ -91,36 +93,43 @@ class CodexError(Exception):
 
 class CodexSyntaxError(CodexError):
     kind = "syntax error"
+    default_hint = "see the statement and operator tables in docs/codexlang.md"
 
 
 class CodexNameError(CodexError):
     """Unknown, reserved or duplicate names."""
 
     kind = "name error"
+    default_hint = "names are defined by param, let and cell statements"
 
 
 class CodexCycleError(CodexError):
     kind = "cycle error"
+    default_hint = "references between lets and cells must not loop"
 
 
 class CodexTypeError(CodexError):
     """A shape/type mismatch at an operator or function."""
 
     kind = "type error"
+    default_hint = "the operator table in docs/codexlang.md lists what each operator accepts"
 
 
 class CodexGridError(CodexError):
     kind = "grid error"
+    default_hint = "grid AxB[xC] [spacing H] [boundary periodic|neumann|dirichlet] [time T step DT]"
 
 
 class CodexEvolveError(CodexError):
     kind = "evolve error"
+    default_hint = "⟲n x ← BODY: n a whole number, x bound by a let or (x = START), BODY keeps x's type"
 
 
 class CodexLimitError(CodexError):
     """A sheet that is valid but too large to ship (nesting depth, inlined size)."""
 
     kind = "limit error"
+    default_hint = "split the work into smaller lets and cells"
 
 
 class CodexErrors(CodexError):

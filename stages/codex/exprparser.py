@@ -36,8 +36,8 @@ from stages.codex.glyphs import (
 )
 from stages.codex.lexer import Token
 
-MAX_NESTING = 100
-MAX_TREE_DEPTH = 200
+MAX_NESTING = 64
+MAX_TREE_DEPTH = 128
 PREDICATE_OPS = frozenset(
     set(COMPARE.values()) | {"approx", "and", "or", "implies", "iff", "not", "bool", "attr"}
 )
@@ -283,7 +283,7 @@ class ExprParser:
         raise self.error(
             tok,
             f"expected ')' to close the '(' at column {open_tok.col}, found {tok.describe()}",
-            hint="an operator may be missing" if tok.kind in ("name", "num") else None,
+            hint="an operator may be missing" if tok.kind in ("name", "num") else "add the missing ')'",
         )
 
     def call_arguments(self, name_tok: Token) -> tuple[list[Node], dict[str, Node]]:

@@ -153,7 +153,8 @@ class TypeInference:
             return UNKNOWN
         if not _same_layout(init, result):
             fail(body, f"the evolve body must keep {var}'s type: {var} is {init.describe()}, the body gives "
-                       f"{result.describe()}", error=CodexEvolveError, code="evolve")
+                       f"{result.describe()}", f"each step must give {init.describe()} again",
+                 error=CodexEvolveError, code="evolve")
         if result.complex and not init.complex:
             # After the first step the variable is complex: infer the steady state.
             result = self.infer(body, {**bound, var: init.with_complex(True)})

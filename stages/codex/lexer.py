@@ -19,6 +19,10 @@ from stages.codex.glyphs import ALIASES, SINGLE_CHAR_OPS, is_ident_char, is_iden
 
 TokenValue = int | float | str | tuple[int, ...] | None
 ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"'}
+# Multi-character spellings grouped by their first character (longest first), for a quick lookup.
+ALIASES_BY_FIRST: dict[str, list[tuple[str, str]]] = {}
+for _spelling, _canonical in ALIASES:
+    ALIASES_BY_FIRST.setdefault(_spelling[0], []).append((_spelling, _canonical))
 MAX_LINE_TOKENS = 20_000
 
 
@@ -187,7 +191,7 @@ class _LineLexer:
 
     def operator(self, ch: str) -> None:
         text, start = self.text, self.pos
-        for spelling, canonical in ALIASES:
+        for spelling, canonical in ALIASES_BY_FIRST.get(ch, ()):
             if text.startswith(spelling, start):
                 self.pos = start + len(spelling)
                 self.add("op", start, canonical)
@@ -203,7 +207,7 @@ def _show(ch: str) -> str:
     return f"'{ch}'" if ch.isprintable() else f"U+{ord(ch):04X}"
 
 
-def _char_hint(ch: str) -> str | None:
+def _char_hint(ch: str) -> str:
     hints = {
         "'": 'strings use double quotes: load("f.npy")',
         "·": "∇· is the divergence; the pointwise dot product is • (ASCII dot)",
@@ -213,7 +217,7 @@ def _char_hint(ch: str) -> str | None:
         "%": "there is no modulo operator",
         "|": "the pipe is written |> (or →)",
     }
-    return hints.get(ch)
+    return hints.get(ch, "CodexLang's glyphs and their ASCII spellings are listed in docs/codexlang.md")
 
 
 def tokenize_line(text: str, line: int = 1, file: str = "<sheet>") -> list[Token]:

@@ -25,20 +25,35 @@ from stages.codex.grid import BOUNDARIES, Boundary, GridSpec
 from stages.codex.lexer import Token, tokenize_line
 from stages.codex.sheet import Cell, Definition, DefinitionKind, Sheet
 
-__all__ = ["parse_expr", "parse_predicate", "parse_sheet", "parse_sheet_partial"]
+__all__ = ["as_text", "parse_expr", "parse_predicate", "parse_sheet", "parse_sheet_partial"]
 
 MAX_GRID_POINTS_PER_AXIS = 1 << 20
 
 
-def parse_expr(text: str, filename: str = "<expr>") -> Node:
+def as_text(source: str | bytes, filename: str) -> str:
+    """Source text; bytes must be UTF-8 (a bad byte is a ``CodexSyntaxError`` at its position)."""
+    if isinstance(source, str):
+        return source
+    try:
+        return bytes(source).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = bytes(source[: exc.start]).decode("utf-8")
+        line = before.count("\n") + 1
+        col = len(before) - (before.rfind("\n") + 1) + 1
+        raise CodexSyntaxError(f"the sheet is not valid UTF-8 (byte 0x{source[exc.start]:02x})", file=filename,
+                               line=line, col=col, hint="save the file as UTF-8", code="encoding") from None
+
+
+def parse_expr(text: str | bytes, filename: str = "<expr>") -> Node:
     """One expression (may span lines). Raises ``CodexSyntaxError`` on malformed input."""
+    text = as_text(text, filename)
     parser = ExprParser(_tokens_of(text, filename), filename)
     node = parser.expression(0)
     _expect_end(parser, "after the expression")
     return node
 
 
-def parse_predicate(text: str, filename: str = "<predicate>") -> Node:
+def parse_predicate(text: str | bytes, filename: str = "<predicate>") -> Node:
     """A predicate (goal or SoulLaw rule): a comparison, connective, ⊤/⊥, name or dotted field."""
     node = parse_expr(text, filename)
     if node.op not in PREDICATE_OPS and node.op not in ("ref", "call"):
@@ -51,15 +66,16 @@ def parse_predicate(text: str, filename: str = "<predicate>") -> Node:
     return node
 
 
-def parse_sheet(text: str, filename: str = "<sheet>") -> Sheet:
+def parse_sheet(text: str | bytes, filename: str = "<sheet>") -> Sheet:
     """Parse a whole sheet; raises ``CodexErrors`` listing every syntax/duplicate error."""
     sheet, errors = parse_sheet_partial(text, filename)
     raise_all(errors)
     return sheet
 
 
-def parse_sheet_partial(text: str, filename: str = "<sheet>") -> tuple[Sheet, list[CodexError]]:
+def parse_sheet_partial(text: str | bytes, filename: str = "<sheet>") -> tuple[Sheet, list[CodexError]]:
     """The sheet made of every statement that parsed, plus the errors of those that did not."""
+    text = as_text(text, filename)
     builder = _SheetBuilder(text, filename)
     for number, line in enumerate(source_lines(text), start=1):
         builder.line(number, line)

@@ -56,10 +56,3 @@ class Sheet:
             if cell.id == cell_id:
                 return cell
         return None
-
-    def expression_of(self, name: str) -> Node | None:
-        """The as-written expression bound to a let or cell name."""
-        if name in self.lets:
-            return self.lets[name]
-        found = self.cell(name)
-        return found.expr if found else None

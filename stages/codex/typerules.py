@@ -55,10 +55,25 @@ def start_span(node: Node) -> Span | None:
 
 
 def snippet(node: Node) -> str:
+    """Short source text of an operand for messages (large operands are not printed in full)."""
     from stages.codex.printer import to_source
 
+    if _larger_than(node, 40):
+        return f"… {glyph(node.op)} …" if node.op in OP_BP else f"{glyph(str(node.value or node.op))}(…)"
     text = to_source(node)
     return text if len(text) <= 40 else text[:37] + "…"
+
+
+def _larger_than(node: Node, limit: int) -> bool:
+    count, stack = 0, [node]
+    while stack:
+        count += 1
+        if count > limit:
+            return True
+        current = stack.pop()
+        stack.extend(current.args)
+        stack.extend(v for _, v in current.kw)
+    return False
 
 
 def fail(node: Node, message: str, hint: str | None = None, *, at_operator: bool = False,

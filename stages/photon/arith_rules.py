@@ -378,4 +378,6 @@ def oplus_collect(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
     parts = ([num(constant)] if constant != 0 else []) + [scaled(c, atom) for c, atom in merged]
     if len(parts) == 1:
         return normalised(parts[0], ctx)
-    return node.replace(args=tuple(sorted(parts, key=lambda a: term_sort_key(a, ctx.keys))))
+    out = node.replace(args=tuple(sorted(parts, key=lambda a: term_sort_key(a, ctx.keys))))
+    in_order = node.replace(args=tuple(sorted(node.args, key=lambda a: term_sort_key(a, ctx.keys))))
+    return None if out == in_order else out  # a reordering alone is sort_oplus's business

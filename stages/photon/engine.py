@@ -49,8 +49,11 @@ def _dispatch(groups: frozenset[str], op: str) -> tuple[Rule, ...]:
 class Rewriter:
     """Applies the enabled groups of ``rules`` under ``ctx``; collects the steps it took."""
 
-    def __init__(self, ctx: RewriteContext, budget: int = DEFAULT_BUDGET) -> None:
+    def __init__(self, ctx: RewriteContext, budget: int = DEFAULT_BUDGET, base: Rewriter | None = None) -> None:
         self.ctx = ctx
+        # A rewriter for a subset of these groups: a node already normal there needs only the rest.
+        self.base = base if base is not None and base.ctx.groups < ctx.groups else None
+        self.normal: set[str] = set()
         self.budget = budget
         self.steps: list[Step] = []
         self._by_op: dict[str, tuple[Rule, ...]] = {}
@@ -83,8 +86,10 @@ class Rewriter:
             return cached[0]
         start = len(self.steps)
         current = self._children_normalised(node)
+        base_normal = self.base is not None and self.ctx.keys.text(current) in self.base.normal
         while True:
-            out, rule = self._first_applicable(current)
+            out, rule = self._first_applicable(current, skip_base=base_normal)
+            base_normal = False
             if out is None or rule is None:
                 break
             self.steps.append(Step(rule.name, current, out))
@@ -95,7 +100,9 @@ class Rewriter:
         produced = tuple(self.steps[start:])
         self._memo[text] = (current, produced)
         self._by_id[id(node)] = (node, current, produced)
-        self._memo.setdefault(self.ctx.keys.text(current), (current, ()))
+        result_text = self.ctx.keys.text(current)
+        self.normal.add(result_text)
+        self._memo.setdefault(result_text, (current, ()))
         self._by_id.setdefault(id(current), (current, current, ()))
         return current
 
@@ -113,17 +120,26 @@ class Rewriter:
     def _children_normalised(self, node: Node) -> Node:
         if not node.args and not node.kw:
             return node
-        args = tuple(self.run(a) for a in node.args)
-        kw = tuple((k, self.run(v)) for k, v in node.kw)
+        args = tuple([self.run(a) for a in node.args])
+        kw = tuple([(k, self.run(v)) for k, v in node.kw])
         if all(a is b for a, b in zip(args, node.args, strict=True)) and all(
             a[1] is b[1] for a, b in zip(kw, node.kw, strict=True)
         ):
             return node
         return Node(node.op, args=args, value=node.value, kw=kw, span=node.span)
 
-    def _first_applicable(self, node: Node) -> tuple[Node | None, Rule | None]:
-        for rule in self.rules_for(node.op):
+    def _first_applicable(self, node: Node, skip_base: bool = False) -> tuple[Node | None, Rule | None]:
+        rules = self.rules_for(node.op)
+        if skip_base and self.base is not None:
+            rules = _dispatch_extra(self.ctx.groups, self.base.ctx.groups, node.op)
+        for rule in rules:
             out = rule.apply(node, self.ctx)
             if out is not None:
                 return out, rule
         return None, None
+
+
+@functools.lru_cache(maxsize=1024)
+def _dispatch_extra(groups: frozenset[str], base: frozenset[str], op: str) -> tuple[Rule, ...]:
+    """The rules of ``groups`` but not of ``base`` tried on an ``op`` node."""
+    return tuple(r for r in _dispatch(groups, op) if r.group not in base)

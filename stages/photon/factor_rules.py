@@ -204,17 +204,37 @@ def subtract_negatives(node: Node, _: Bindings, ctx: RewriteContext) -> Node | N
 
 
 MAX_PRODUCT_POWER = 4
-MAX_PRODUCT_BASE_SIZE = 3
 
 
 def pow_as_product(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
-    """x^n → x·x·…·x for a small base and 2 ≤ n ≤ 4: n−1 products instead of a transcendental power
+    """x^n → x·x·…·x for a named field x and 2 ≤ n ≤ 4: n−1 products instead of a transcendental power
     (the Codex cost model prices ^ at ``transcendental_flops`` per entry); same value to rounding."""
     from stages.photon.algebra import positive_int_exponent
-    from stages.photon.terms import node_size
 
     base, exponent = node.args
     n = positive_int_exponent(exponent)
-    if n is None or not 2 <= n <= MAX_PRODUCT_POWER or node_size(base) > MAX_PRODUCT_BASE_SIZE:
+    # Only leaves: a tree-cost model would count a repeated compound base (or initialiser) n times.
+    if n is None or not 2 <= n <= MAX_PRODUCT_POWER or base.op != "ref":
         return None
     return Node("mul", args=(base,) * n)
+
+
+def ominus_from_oplus(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
+    """⊕(a, b, ¬c) → (a + b) ⊖ c: the same normalised difference without negating c first;
+    ⊕(¬a, ¬b) → ¬(a ⊕ b)."""
+    positive: list[Node] = []
+    negative: list[Node] = []
+    for term in node.args:
+        coeff, rest = split_coefficient(term)
+        if coeff < 0:
+            negative.append(scaled(-coeff, rest) if rest is not None else num(-coeff))
+        else:
+            positive.append(term)
+    if not negative:
+        return None
+    if not positive:
+        # ⊕(¬a, ¬b) → ¬(a ⊕ b): one negation instead of one per operand.
+        return Node("neg", args=(node.replace(args=tuple(negative)),)) if len(negative) > 1 else None
+    minuend = _rebuild(Node("add"), positive, ctx)
+    subtrahend = _rebuild(Node("add"), negative, ctx)
+    return Node("ominus", args=(minuend, subtrahend))

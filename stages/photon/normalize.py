@@ -30,6 +30,7 @@ from typing import Any
 
 from stages.codex.ast import Node
 from stages.codex.grid import GridSpec
+from stages.photon.calculus_rules import BILINEAR_OPS, LINEAR_OPS
 from stages.photon.context import RewriteContext
 from stages.photon.costing import CostModel
 from stages.photon.engine import RewriteBudgetExceeded, Rewriter, Step
@@ -97,14 +98,19 @@ class RewriteOutcome:
         return out
 
 
-def normalize(node: Node, grid: GridSpec, *, costs: CostModel | None = None) -> RewriteOutcome:
+def normalize(
+    node: Node, grid: GridSpec, *, costs: CostModel | None = None, alternatives: bool = False
+) -> RewriteOutcome:
     """Normal form of ``node`` on ``grid`` with trace, costs and the alternatives considered.
+
+    ``alternatives`` also prices the fully expanded (unfactored) form, which can
+    only tie with its factored version, as a PHASE9 fork candidate.
 
     The choice is repeated on the chosen form until it chooses itself (at most
     ``MAX_ROUNDS`` rounds), so a tie between two forms reached by different paths
     cannot make a second ``normalize`` pick the other one.
     """
-    session = _Session(node, grid, costs or CostModel(grid))
+    session = _Session(node, grid, costs or CostModel(grid), alternatives)
     chosen, ranked = session.choose(node)
     steps = chosen.steps
     for _ in range(MAX_ROUNDS - 1):
@@ -133,8 +139,9 @@ def normalize(node: Node, grid: GridSpec, *, costs: CostModel | None = None) -> 
 class _Session:
     """One normalisation: rewriters per rule-group set (memos shared across rounds), costs, notes."""
 
-    def __init__(self, root: Node, grid: GridSpec, model: CostModel) -> None:
+    def __init__(self, root: Node, grid: GridSpec, model: CostModel, alternatives: bool) -> None:
         self.model = model
+        self.alternatives = alternatives
         self.base = RewriteContext.for_expression(root, grid, model.keys)
         self.rewriters: dict[frozenset[str], Rewriter] = {}
         self.notes: list[str] = []
@@ -142,7 +149,9 @@ class _Session:
     def run(self, node: Node, groups: frozenset[str]) -> tuple[Node, tuple[Step, ...]]:
         rewriter = self.rewriters.get(groups)
         if rewriter is None:
-            rewriter = self.rewriters[groups] = Rewriter(self.base.with_groups(groups))
+            subsets = [r for g, r in self.rewriters.items() if g < groups]
+            base = max(subsets, key=lambda r: len(r.ctx.groups), default=None)
+            rewriter = self.rewriters[groups] = Rewriter(self.base.with_groups(groups), base=base)
         start = len(rewriter.steps)
         out = rewriter.run(node)
         return out, rewriter.steps_since(start)
@@ -157,13 +166,14 @@ class _Session:
         try:
             canonical, steps_core = self.run(node, CORE)
             # The expansion starts from the canonical form: the core rules have nothing left to do.
-            expanded, steps_more = self.run(canonical, EXPAND)
+            expanded, steps_more = self.run(canonical, EXPAND) if expandable(canonical) else (canonical, ())
             steps_expand = steps_core + steps_more
             factored, steps_f = self.run(canonical, FACTOR)
             candidates.append(self.candidate("factored", factored, steps_core + steps_f))
             expanded_factored, steps_ef = self.run(expanded, FACTOR)
             candidates.append(self.candidate("expanded_factored", expanded_factored, steps_expand + steps_ef))
-            candidates.append(self.candidate("expanded", expanded, steps_expand))
+            if self.alternatives:
+                candidates.append(self.candidate("expanded", expanded, steps_expand))
             if self.base.periodic and any(n.op == "grad" for n in expanded.walk()):
                 product, steps_p = self.run(expanded, PRODUCT)
                 if product != expanded:
@@ -180,6 +190,20 @@ class _Session:
         if ranked[0].name == "input" and len(ranked) > 1:
             self.notes.append("every canonical candidate costs more than the input; input kept")
         return ranked[0], ranked
+
+
+def expandable(node: Node) -> bool:
+    """Whether an ``expand`` rule can apply anywhere in a canonical ``node`` (else skip that run)."""
+    for n in node.walk():
+        if n.op == "mul" and any(a.op == "add" for a in n.args):
+            return True
+        if n.op == "pow" and n.args and n.args[0].op == "add":
+            return True
+        if n.op in LINEAR_OPS and n.args and n.args[0].op in ("add", "mul", "neg"):
+            return True
+        if n.op in BILINEAR_OPS and any(a.op == "add" for a in n.args):
+            return True
+    return False
 
 
 def _cost_json(model: CostModel, node: Node) -> dict[str, Any]:

@@ -62,7 +62,11 @@ class Rule:
 
     def apply(self, node: Node, ctx: RewriteContext) -> Node | None:
         """The rewritten node, or None when the pattern, side condition or builder declines."""
-        bindings = match(self.pattern, node)
+        pattern = self.pattern
+        if isinstance(pattern, P) and pattern.args is None and pattern.value is None:
+            bindings: Bindings | None = {}  # an operator-only pattern: dispatch already matched it
+        else:
+            bindings = match(pattern, node)
         if bindings is None:
             return None
         if self.side_condition is not None and not self.side_condition(node, bindings, ctx):
@@ -198,6 +202,8 @@ RULES: tuple[Rule, ...] = (
          doc="2a + 2b → 2·(a + b)"),
     Rule("subtract_negatives", P("add", any_args=True), builder=fr.subtract_negatives, group="factor",
          doc="a + ¬b + (−2)·c → a − (b + 2c)"),
+    Rule("ominus_from_oplus", P("oplus", any_args=True), builder=fr.ominus_from_oplus, group="factor",
+         doc="⊕(a, ¬b) → a ⊖ b"),
     Rule("pow_as_product", P("pow", V("x"), V("n", "num")), builder=fr.pow_as_product, group="factor",
          doc="u² → u·u, u³ → u·u·u (small bases; cheaper than a power)"),
 )

@@ -6,9 +6,11 @@ Per ingest beam (any other input is ignored):
 2. ``verify`` it on k random smooth inputs; a failed check keeps the original form;
 3. route it (``routing.py``): heavy cells to QWave, the rest symbolic — or defer
    heavy cells while QWave's backlog is over its limit;
-4. emit ``BeamEvent(stage="rewrite")`` — with PHASE9_ENABLED one per fork (up to
-   3 distinct equivalent forms), each preceded by ``BeamEvent(stage="predict")``;
-   for the symbolic route also the collapse beam and ``CollapseTrace``.
+4. emit ``BeamEvent(stage="rewrite")`` — or, with PHASE9_ENABLED, one
+   ``BeamEvent(stage="predict")`` per fork (up to 3 distinct equivalent forms, the
+   normal form is fork 0), each carrying its route: QWave runs rewrite and predict
+   beams alike, so every form is routed exactly once. For the symbolic route Photon
+   also emits the collapse beam and ``CollapseTrace`` (adapter "photon").
 
 The handler is pure and deterministic (ids from ``make_event``, time from
 ``ctx.now()``): a redelivered input yields the same events. Its caches (normal
@@ -81,16 +83,16 @@ class PhotonStage:
             if decision.deferred:
                 emitter.beam(beam, "deferred", result)
                 continue
-            if phase9:
-                emitter.beam(beam, "predict", result)
-            emitter.beam(beam, "rewrite", result)
+            # With forks, each fork's predict beam is its routed beam (QWave runs rewrite and predict
+            # beams alike), so a fork is run exactly once; without forks the rewrite beam is.
+            emitter.beam(beam, "predict" if phase9 else "rewrite", result)
             if decision.route == "symbolic":
                 self.collapse(emitter, result)
         return emitter.out
 
     def plan(self, expanded: Node, grid: GridSpec, forms: int) -> tuple[list[FormReport], dict[str, Any]]:
         """The verified form(s) to send on — the normal form first, then distinct alternatives."""
-        outcome = self.normalise(expanded, grid)
+        outcome = self.normalise(expanded, grid, alternatives=forms > 1)
         reports: list[FormReport] = []
         seen: set[str] = set()
         model = CostModel(grid)
@@ -102,11 +104,11 @@ class PhotonStage:
             reports.append(report)
         return reports, outcome.cost_before
 
-    def normalise(self, expanded: Node, grid: GridSpec) -> RewriteOutcome:
-        cache_key = node_key(expanded) + "|" + repr(grid)
+    def normalise(self, expanded: Node, grid: GridSpec, *, alternatives: bool) -> RewriteOutcome:
+        cache_key = f"{node_key(expanded)}|{grid!r}|{alternatives}"
         hit = self._outcomes.get(cache_key)
         if hit is None:
-            hit = normalize(expanded, grid)
+            hit = normalize(expanded, grid, alternatives=alternatives)
             self._outcomes[cache_key] = hit
             while len(self._outcomes) > OUTCOME_CACHE_SIZE:
                 self._outcomes.popitem(last=False)

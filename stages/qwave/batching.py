@@ -5,9 +5,12 @@ Delivery contract (at-least-once safe):
 * The runner pulls messages from its consumer through ``BatchWindow.collect``: it
   waits for a first message, then keeps taking messages for at most
   ``max_wait_s`` or until ``max_size`` are held.
-* It calls ``QWaveStage.handle_batch(envelopes, ctx)`` once for the whole batch,
-  publishes every returned envelope, and only then acknowledges every input of
-  the batch. A crash before that point redelivers the inputs.
+* It calls ``QWaveStage.handle_batch(envelopes, ctx)`` once for the whole batch;
+  the result is one list of output envelopes per input, aligned with
+  ``envelopes``. It publishes and persists every output, and only then
+  acknowledges every input of the batch. A crash before that point redelivers
+  the inputs. (A runner that already pulls batches — ``bus.runner`` uses
+  ``consumer.getmany`` — can pass its batch straight to ``handle_batch``.)
 * ``handle_batch`` computes each input's outputs exactly as ``handle`` would for
   that input alone (same event ids, same payloads apart from the ``runtime``
   block and wall-clock fields), so a redelivered message — alone or in a
@@ -16,7 +19,7 @@ Delivery contract (at-least-once safe):
 
 Batching is a throughput optimisation only: which messages happen to share a
 window never changes a computed value (vmapped and one-by-one execution agree
-bit for bit, see tests/qwave/test_batching.py).
+bit for bit, see tests/qwave/test_qwave_stage.py).
 """
 
 from __future__ import annotations

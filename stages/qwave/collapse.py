@@ -22,6 +22,9 @@ from stages.codex.printer import to_source
 from stages.qwave import measure
 
 Adapter = Literal["qwave", "photon"]
+# The rewrite trace stays on the rewrite beam (lineage links the two); nothing after
+# collapse reads it, and it can be the largest part of a result.
+NOT_CARRIED = frozenset({"rules", "rules_truncated", "shared"})
 
 
 def signature_block(
@@ -45,8 +48,10 @@ def collapse_result(
     route: str,
     evolve_last_step: float | None = None,
     attractor_epsilon: float = measure.ATTRACTOR_EPSILON,
+    normal_form: Node | None = None,
 ) -> dict[str, Any]:
-    """The collapse beam's result: ``result_fields`` + observables, goal values, entropy, attractor.
+    """The collapse beam's result: ``result_fields`` (minus the rewrite trace ``NOT_CARRIED``)
+    + observables, goal values, input entropy, attractor, route.
 
     ``result_fields`` must hold ``normal_form`` and ``grid`` (the rewrite result);
     ``goal``, ``main_input`` and ``seed`` are used when present. When the normal form
@@ -55,15 +60,17 @@ def collapse_result(
     literal ``seed=`` of the call). For an evolve cell ``evolve_last_step`` is
     ‖x_n − x_{n−1}‖ of its last step (QWave's loop returns it; the interpreter's
     ``evaluate_with_trace(...).evolve.last_step_norm``); ``attractor`` is null otherwise.
+    ``normal_form`` may pass the already parsed ``result_fields["normal_form"]``.
     """
     grid = GridSpec.from_json(dict(result_fields["grid"]))
-    normal_form = Node.from_json(result_fields["normal_form"])
+    if normal_form is None:
+        normal_form = Node.from_json(result_fields["normal_form"])
     seed = int(result_fields.get("seed") or 0)
     measured = measure.observables(value, grid)
     goal_json = result_fields.get("goal")
     goal = Node.from_json(goal_json) if goal_json else None
     main_json = result_fields.get("main_input")
-    out = dict(result_fields)
+    out = {name: field for name, field in result_fields.items() if name not in NOT_CARRIED}
     out["observables"] = measured
     if is_sample_cell(normal_form):
         count, explicit_seed = sample_arguments(normal_form)
@@ -125,8 +132,9 @@ def collapse_events(
     parent_payload = parent.payload
     cell_id = parent.cell_id or str(parent_payload.get("cell_id", ""))
     route = "qwave" if adapter == "qwave" else "symbolic"
+    normal_form = Node.from_json(result_fields["normal_form"])
     result = collapse_result(value, result_fields, eid=parent.eid, cell_id=cell_id, route=route,
-                             evolve_last_step=evolve_last_step)
+                             evolve_last_step=evolve_last_step, normal_form=normal_form)
     now = ctx.now()
     beam = BeamEvent(
         beam_id=deterministic_event_id(stage_id, parent.event_id, BeamEvent.TYPE, beam_index),
@@ -145,7 +153,7 @@ def collapse_events(
     if "samples" in result:
         output["samples"] = result["samples"]
     trace = CollapseTrace(
-        expression=to_source(Node.from_json(normal_form_json)),
+        expression=to_source(normal_form),
         output=output,
         adapter=adapter,
         identity=identity,

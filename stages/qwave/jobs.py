@@ -16,7 +16,7 @@ from typing import Any
 from contracts.envelope import Envelope
 from stages.codex.ast import Node
 from stages.codex.grid import GridSpec
-from stages.codex.interp_values import Value
+from stages.codex.interp_values import Field, Value
 from stages.qwave.collapse import is_sample_cell
 from stages.qwave.errors import QWaveError
 from stages.qwave.formats import PRECISION_CHOICES, PrecisionPlan
@@ -35,6 +35,11 @@ class Job:
     plan: PrecisionPlan
     precision: str | None
     values: list[Value]
+
+    @property
+    def input_elements(self) -> int:
+        """Array entries this job feeds to its executable (sizes the vmapped batches)."""
+        return sum(int(v.data.size) if isinstance(v, Field) else 1 for v in self.values)
 
     @property
     def batch_key(self) -> tuple[Any, ...]:

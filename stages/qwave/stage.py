@@ -41,6 +41,10 @@ from stages.qwave.jobs import Job, prepare
 from stages.qwave.measure import ATTRACTOR_EPSILON
 from stages.qwave.precision import opcodes_in, plan_for, profile_opcode
 
+# Vector beams pay off while per-call overhead matters: a stacked batch larger than
+# this many input entries runs no faster than one call per cell (the work is
+# compute-bound and no longer fits the cache), so bigger groups are split.
+BATCH_ELEMENT_BUDGET = 1 << 18
 QWAVE_BEAM_INDEX = 0
 COLLAPSE_BEAM_INDEX = 1
 HINT = "QWave could not run this cell; the symbolic route (reference interpreter) can (raise COST_THRESHOLD)."
@@ -89,18 +93,24 @@ class QWaveStage:
         return outputs
 
     def groups(self, jobs: list[tuple[int, Job]], vectorise: bool) -> list[list[tuple[int, Job]]]:
-        """Jobs with equal batch keys together (at most ``window.max_size``), in input order."""
+        """Jobs with equal batch keys together, in input order; a group holds at most
+        ``window.max_size`` jobs and, as a power of two, ``BATCH_ELEMENT_BUDGET`` input entries."""
         if not vectorise:
             return [[item] for item in jobs]
         grouped: dict[tuple[Any, ...], list[list[tuple[int, Job]]]] = {}
         order: list[list[tuple[int, Job]]] = []
         for item in jobs:
             chunks = grouped.setdefault(item[1].batch_key, [])
-            if not chunks or len(chunks[-1]) >= self.window.max_size:
+            if not chunks or len(chunks[-1]) >= self.group_limit(item[1]):
                 chunks.append([])
                 order.append(chunks[-1])
             chunks[-1].append(item)
         return order
+
+    def group_limit(self, job: Job) -> int:
+        by_budget = BATCH_ELEMENT_BUDGET // max(1, job.input_elements)
+        limit = 1 << max(0, by_budget.bit_length() - 1) if by_budget >= 1 else 1
+        return max(1, min(self.window.max_size, limit))
 
     def job_events(self, job: Job, result: RunResult, ctx: StageContext, *, profile: bool) -> list[Envelope]:
         """qwave beam + collapse events (+ profiles), or one StageError if collapsing fails."""

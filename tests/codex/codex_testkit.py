@@ -14,12 +14,12 @@ from contracts.payloads import SheetSubmitted
 from contracts.registry import make_event
 from stages.base import StageContext
 from stages.codex.ast import FUNCTIONS, Node
-from stages.codex.glyphs import PREFIX_WORDS, RESERVED_WORDS
+from stages.codex.glyphs import RESERVED_WORDS
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 # Fuzz depth: 10,000 cases per fuzz test under the CI profile (HYPOTHESIS_PROFILE=ci), fewer locally.
-FUZZ_EXAMPLES = 10_000 if os.environ.get("HYPOTHESIS_PROFILE") == "ci" else 400
+FUZZ_EXAMPLES = 10_000 if os.environ.get("HYPOTHESIS_PROFILE") == "ci" else 1_000
 
 
 def submitted(source: str, *, run: str = "run-1", seed: int = 7, filename: str = "sheet.codex") -> Envelope:

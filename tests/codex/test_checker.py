@@ -59,7 +59,7 @@ def test_cells_come_after_the_cells_they_use() -> None:
     assert cells(checked)["c"].expanded == parse_expr("x * 2 + x")  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("grid", "expr", "expected", "shape"), [
+SHAPE_CASES = [
     ("grid 8x4", "∇x", {"kind": "field", "components": 2, "time": False, "complex": False}, [8, 4, 2]),
     ("grid 8x4", "∇·∇x", {"kind": "field", "components": None, "time": False, "complex": False}, [8, 4]),
     ("grid 8x4", "∇×∇x", {"kind": "field", "components": None, "time": False, "complex": False}, [8, 4]),
@@ -85,7 +85,10 @@ def test_cells_come_after_the_cells_they_use() -> None:
      {"kind": "field", "components": None, "time": False, "complex": False}, [8]),
     ("grid 8", "⟲3 (p = const(1.0)) ← p * plane_wave(k=(1,))",
      {"kind": "field", "components": None, "time": False, "complex": True}, [8]),
-])
+]
+
+
+@pytest.mark.parametrize(("grid", "expr", "expected", "shape"), SHAPE_CASES)
 def test_types_and_shapes(grid: str, expr: str, expected: dict[str, object], shape: list[int]) -> None:
     assert type_of(grid, expr) == (expected, shape)
 
@@ -174,3 +177,27 @@ def test_load_reads_the_shape_from_the_npy_header(tmp_path: Path) -> None:
                           ("nope.npy", "no such file"), ("f.txt", "only .npy files")]:
         with pytest.raises(CodexErrors, match=message):
             compile_sheet(f'grid 8x4\ncell a : load("{name}")\n', data_dir=str(tmp_path))
+
+
+@pytest.mark.parametrize(("grid", "expr", "expected", "shape"), SHAPE_CASES)
+def test_static_shapes_match_the_reference_interpreter(grid: str, expr: str, expected: dict[str, object],
+                                                        shape: list[int]) -> None:
+    """The checker's type/shape is what the NumPy oracle actually produces."""
+    from stages.codex.interpreter import evaluate
+
+    checked = compile_sheet(grid + f"\ncell probe : {expr}\n")
+    probe = checked.cells[0]
+    value = evaluate(probe.expanded, checked.sheet.grid, seed=3)
+    if probe.type.kind == "bool":
+        assert isinstance(value, bool)
+    elif probe.type.kind == "number":
+        assert isinstance(value, float | complex) and isinstance(value, complex) == probe.type.complex
+    else:
+        array = np.asarray(value)
+        assert list(array.shape) == shape
+        assert np.iscomplexobj(array) == probe.type.complex
+
+
+def test_a_sheet_without_cells_is_an_error() -> None:
+    assert errors_of("grid 8\nlet u = x\n") == ["the sheet has no cells, so nothing would run"]
+    assert errors_of("") == ["the sheet has no cells, so nothing would run"]

@@ -64,7 +64,8 @@ CASES = [
         "cell e : (x + 1\n",
         "sheet.codex:1:16: syntax error: expected ')' to close the '(' at column 10, found end of line\n"
         "    cell e : (x + 1\n"
-        "                   ^",
+        "                   ^\n"
+        "hint: add the missing ')'",
     ),
     (  # a time derivative on a field without a time axis
         "cell f : □x\n",
@@ -91,7 +92,8 @@ CASES = [
         "cell h : x $ 2\n",
         "sheet.codex:1:12: syntax error: unexpected character '$'\n"
         "    cell h : x $ 2\n"
-        "               ^",
+        "               ^\n"
+        "hint: CodexLang's glyphs and their ASCII spellings are listed in docs/codexlang.md",
     ),
     (  # chained comparison in a goal
         "cell i : x goal: 0 < max < 1\n",
@@ -147,7 +149,8 @@ CASES = [
         "sheet.codex:3:17: evolve error: the evolve body must keep u's type: u is a scalar field, "
         "the body gives a vector field\n"
         "    cell n : ⟲5 u ← ∇u\n"
-        "                    ^",
+        "                    ^\n"
+        "hint: each step must give a scalar field again",
     ),
 ]
 
@@ -182,6 +185,15 @@ def test_error_fields_and_item_form() -> None:
     item = error.to_item("cell a : ∇·x\n")
     assert item["rendered"].splitlines()[0] == str(error) == item["rendered"].split("\n")[0]
     assert set(item) == {"message", "file", "line", "col", "hint", "code", "rendered"}
+
+
+def test_every_error_carries_a_hint() -> None:
+    text = "grid 1x2x3x4\ncell a : x ⊗\ncell b : y\nlet c = ⟲3 (v = x) ← ∇v\n"
+    with pytest.raises(CodexErrors) as info:
+        compile_sheet(text)
+    assert len(info.value.errors) == 4
+    assert all(e.hint for e in info.value.errors)
+    assert CodexSyntaxError("x").hint
 
 
 def test_render_without_source_and_past_the_end() -> None:

@@ -141,3 +141,10 @@ def test_statement_errors_are_all_collected() -> None:
     with pytest.raises(CodexErrors) as info:
         parse_sheet("cell a x\nlet = 3\nparam p = u\nbogus\ngrid 2x2\ngrid 4\n")
     assert [e.line for e in info.value.errors] == [1, 2, 3, 4, 6]
+
+
+def test_bytes_sources_must_be_utf8() -> None:
+    assert parse_sheet("cell a : Δx\n".encode()).cells[0].expr == op("lap", ref("x"))
+    with pytest.raises(CodexSyntaxError) as info:
+        parse_sheet(b"cell a : x\ncell b : \xff\n", "b.codex")
+    assert (info.value.line, info.value.col, info.value.code) == (2, 10, "encoding")

@@ -20,10 +20,11 @@ FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check
 any_text = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=200)
 
 
-def _front_end(text: str) -> None:
+def _front_end(source: str | bytes) -> None:
+    text = source if isinstance(source, str) else source.decode("utf-8", errors="replace")
     for parse in (parse_expr, parse_predicate, parse_sheet, compile_sheet):
         try:
-            parse(text)
+            parse(source)
         except CodexError as exc:
             assert exc.render(text)  # every error renders, caret and all
 
@@ -39,6 +40,7 @@ def test_any_text_raises_only_codex_errors(text: str) -> None:
 @FUZZ
 @given(st.binary(max_size=200))
 def test_any_bytes_raise_only_codex_errors(data: bytes) -> None:
+    _front_end(data)
     _front_end(data.decode("latin-1"))
     _front_end(data.decode("utf-8", errors="replace"))
 

@@ -49,6 +49,7 @@ def rewrite_beam(
         "route": route,
         "rewrite_success_prob": 1.0,
         "cost": {"flops": 1e6, "risk_flags": []},
+        "rules": [{"rule": "example", "before": {"op": "num", "value": 1}, "after": {"op": "num", "value": 1}}],
     }
     beam = BeamEvent(beam_id=f"b-{cell_id}", cell_id=cell_id, sheet_run_id=run_id, container_id="box",
                      eid=eid or f"eid::{run_id}::{cell_id}", stage=stage, token="Δ", result=result,

@@ -92,6 +92,7 @@ def test_collapse_events_for_the_symbolic_route() -> None:
     assert collapse.payload["beam_id"] == collapse.event_id
     result = collapse.payload["result"]
     assert result["route"] == "symbolic" and result["attractor"]["converged"] is True
+    assert "rules" not in result and result["normal_key"] == beam.payload["result"]["normal_key"]
     assert trace.payload["adapter"] == "photon" and "⟲30" in trace.payload["expression"]
     ids = trace.payload["hologram"]["signature_block"]
     assert ids["vault_snapshot_id"].startswith("vault_") and ids["qglyph_id"].startswith("qglyph_")

@@ -192,3 +192,43 @@ def test_reduced_precision_cell_really_rounds() -> None:
     for reduced in ("bf16", "int8"):
         assert values[reduced] != values["fp32"]
         assert abs(values[reduced] - reference) / reference < 2e-2
+
+
+async def test_handle_is_a_batch_of_one_and_repeatable() -> None:
+    stage = QWaveStage()
+    beams = [rewrite_beam(LAP, GRID, cell_id=f"h{i}", seed=i) for i in range(3)]
+    ctx = context()
+    first = await stage.handle(beams[0], ctx)
+    again = await stage.handle(beams[0], ctx)  # redelivery: same ids, same content
+    assert [without_runtime(e) for e in first] == [without_runtime(e) for e in again]
+    together = await stage.handle_batch(beams, context(PHASE10_ENABLED=True))
+    assert len(together) == 3
+    assert [without_runtime(e) for e in together[0] if e.type != "PrecisionProfile"] == [
+        without_runtime(e) for e in first
+    ]
+    assert all(e.causation_id == beams[i].event_id for i, out in enumerate(together) for e in out)
+
+
+def test_importing_the_stage_does_not_import_jax() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, stages.qwave.stage, stages.qwave.collapse; print('jax' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_large_cells_are_batched_in_smaller_groups() -> None:
+    from stages.qwave.jobs import prepare
+    from stages.qwave.precision import plan_for
+    from stages.qwave.stage import BATCH_ELEMENT_BUDGET
+
+    stage = QWaveStage()
+    small = prepare(rewrite_beam(HEAT, GRID), data_dir=None, plan_for=plan_for)
+    large = prepare(rewrite_beam(HEAT, GridSpec((128, 128), 1 / 128)), data_dir=None, plan_for=plan_for)
+    assert small is not None and large is not None
+    assert stage.group_limit(small) == stage.window.max_size == 64
+    assert large.input_elements == 128 * 128  # random() only: the coordinate-free heat cell
+    assert stage.group_limit(large) == BATCH_ELEMENT_BUDGET // (128 * 128) == 16
+    groups = stage.groups([(i, large) for i in range(40)], vectorise=True)
+    assert [len(g) for g in groups] == [16, 16, 8]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -86,6 +87,26 @@ def test_a_batch_mixing_stored_repeated_and_new_events_counts_only_new_ones(stor
     mixed = run[3:8] + run[6:8]  # 3..4 stored, 5..7 new, 6..7 twice in the batch
     assert store.persist(mixed) == 3
     assert ids(store.events()) == ids(run[:8])
+
+
+def test_concurrent_writers_lose_nothing_and_seq_follows_each_writers_order(store_url: str) -> None:
+    runs = [sample_run(f"run-{i}", cells=2, generations=1) for i in range(4)]
+    stores = [open_store(store_url, migrate=True) for _ in runs]
+    try:
+        def write(pair: tuple[BeamStore, list[Envelope]]) -> int:
+            writer, run = pair
+            return sum(writer.persist(run[i:i + 5]) for i in range(0, len(run), 5))
+
+        with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+            counts = list(pool.map(write, zip(stores, runs, strict=True)))
+        assert counts == [len(run) for run in runs]
+        stored = stores[0].events_with_seq()
+        assert len(stored) == sum(counts)
+        for run in runs:
+            assert [e.event_id for _, e in stored if e.sheet_run_id == run[0].sheet_run_id] == ids(run)
+    finally:
+        for opened in stores:
+            opened.close()
 
 
 def test_entanglement_links_fill_the_entanglement_map(store: BeamStore) -> None:
@@ -254,6 +275,14 @@ def test_ghost_replay_without_last_is_the_whole_eid(store: BeamStore) -> None:
     assert ids(store.ghost_replay_for_eid(eid).events) == [e.event_id for e in run if e.eid == eid]
     unknown = store.ghost_replay_for_eid("eid::nope::0")
     assert (unknown.members, unknown.events) == ([], [])
+
+
+def test_ghost_replay_without_a_recorded_link_reports_the_cells_seen(store: BeamStore) -> None:
+    run = [e for e in sample_run("run-1", cells=2, generations=1) if e.type != "EntanglementLink"]
+    store.persist(run)
+    ghost = store.ghost_replay_for_eid(eid_for("run-1", ["c0", "c1"]), last=2)
+    assert ghost.members == ["c0", "c0.g1", "c1", "c1.g1"]
+    assert len(ghost.events) == 8
 
 
 # ---------------------------------------------------------------- upcasting on read

@@ -1,0 +1,187 @@
+"""The runner's own behaviour (flags, disabled stages, failures) and run_pipeline's edges.
+
+Driver-independent, so these run on the memory bus; the delivery guarantees are
+in the contract suite, which runs on every driver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from bus_fakes import (
+    T0,
+    DisabledAware,
+    RecordingStore,
+    ToyIngest,
+    ToyRewrite,
+    beam,
+    eventually,
+    sheet,
+    sheets,
+)
+
+from beamline import flags as flag_catalogue
+from bus.base import BusError
+from bus.memory import MemoryBus
+from bus.pipeline import PipelineError, run_pipeline
+from bus.runner import StageRunner
+from bus.topics import CONTROL, SHEETS
+from contracts.envelope import Envelope
+from contracts.payloads import FlagChanged
+from contracts.registry import encode, make_event
+from stages.base import StageContext
+
+FLAGS: dict[str, Any] = flag_catalogue.defaults()
+
+
+def flag_changed(name: str, value: Any, index: int = 0) -> Envelope:
+    return make_event(FlagChanged(name=name, value=value), stage_id="control", index=index,
+                      sheet_run_id=f"control-{name}-{value}-{index}", occurred_at=T0)
+
+
+async def start(runner: StageRunner) -> asyncio.Task[None]:
+    task = asyncio.create_task(runner.run())
+    await runner.ready.wait()
+    return task
+
+
+async def test_flag_changes_on_the_control_topic_apply_without_restart() -> None:
+    bus, store, stage = MemoryBus(), RecordingStore(), ToyIngest(fanout=1)
+    runner = StageRunner(stage, bus=bus, store=store, flags=FLAGS)
+    task = await start(runner)
+
+    await bus.publish(SHEETS, "run-1", encode(sheet("run-1")))
+    await eventually(lambda: runner.stats.processed == 1)
+    await bus.publish(CONTROL, "QWAVE_EXEC_ON", encode(flag_changed("QWAVE_EXEC_ON", False)))
+    await bus.publish(CONTROL, "stage.codex", encode(flag_changed("stage.codex", False)))
+    await eventually(lambda: not runner.flags.enabled("codex"))
+
+    await bus.publish(SHEETS, "run-2", encode(sheet("run-2")))
+    await eventually(lambda: runner.stats.processed == 2)
+    assert runner.stats.skipped_disabled == 1 and "run-2" not in stage.calls
+    assert "run-2" in {e.sheet_run_id for e in store.of_type("SheetSubmitted")}  # the input is recorded
+    assert not [e for e in store.beams("ingest") if e.sheet_run_id == "run-2"]  # ...nothing produced
+
+    await bus.publish(CONTROL, "stage.codex", encode(flag_changed("stage.codex", True, 1)))
+    await eventually(lambda: runner.flags.enabled("codex"))
+    await bus.publish(SHEETS, "run-3", encode(sheet("run-3")))
+    await eventually(lambda: runner.stats.processed == 3)
+    runner.stop()
+    await task
+
+    (before, digest_before), (after, digest_after) = stage.flags_seen
+    expected = {**FLAGS, "QWAVE_EXEC_ON": False, "stage.codex": True}
+    assert before is True and after is False
+    assert digest_before == flag_catalogue.digest(FLAGS)
+    assert digest_after == flag_catalogue.digest(expected)  # same digest the CLI computes
+
+
+async def test_invalid_flag_changes_are_ignored_and_the_runner_goes_on() -> None:
+    bus, store = MemoryBus(), RecordingStore()
+    runner = StageRunner(ToyIngest(), bus=bus, store=store, flags=FLAGS)
+    task = await start(runner)
+    await bus.publish(CONTROL, "x", encode(flag_changed("NO_SUCH_FLAG", True)))
+    await bus.publish(CONTROL, "x", encode(flag_changed("QWAVE_EXEC_ON", "maybe")))
+    await bus.publish(CONTROL, "x", b"not an event")
+    await bus.publish(SHEETS, "run-1", encode(sheet("run-1")))
+    await eventually(lambda: runner.stats.processed == 1)
+    runner.stop()
+    await task
+    assert runner.flags.changes == 0 and runner.flags.values["QWAVE_EXEC_ON"] is True
+
+
+async def test_a_disabled_stage_that_handles_it_is_still_called() -> None:
+    bus, store = MemoryBus(), RecordingStore()
+    runner = StageRunner(DisabledAware(), bus=bus, store=store, flags={**FLAGS, "stage.codex": False})
+    result_task = await start(runner)
+    await bus.publish(SHEETS, "run-1", encode(sheet("run-1")))
+    await eventually(lambda: runner.stats.processed == 1)
+    runner.stop()
+    await result_task
+    assert runner.stats.skipped_disabled == 0
+    assert [e.payload["stage"] for e in store.of_type("BeamEvent")] == ["vetoed"]
+
+
+async def test_a_failing_store_rewinds_the_batch_and_nothing_is_lost() -> None:
+    class FlakyStore(RecordingStore):
+        failures = 2
+
+        def persist_beam_events(self, events: list[Envelope]) -> int:
+            if self.failures:
+                self.failures -= 1
+                raise OSError("disk unavailable")
+            return super().persist_beam_events(events)
+
+    bus, store = MemoryBus(), FlakyStore()
+    runner = StageRunner(ToyIngest(fanout=2), bus=bus, store=store, flags=FLAGS, backoff_s=0.01)
+    task = await start(runner)
+    await bus.publish_many([(SHEETS, e.sheet_run_id, encode(e)) for e in sheets(10)])
+    await eventually(lambda: len(store.beams("ingest")) == 20)
+    runner.stop()
+    await task
+    assert runner.stats.batch_failures == 2 and store.of_type("DeadLetter") == []
+    assert await bus.lag(runner.group, runner.topics) == 0
+
+
+async def test_a_handler_output_over_the_size_limit_is_a_dead_letter() -> None:
+    class Bloated(ToyIngest):
+        async def handle(self, envelope: Envelope, ctx: StageContext) -> list[Envelope]:
+            out = beam(envelope, self.stage_id, "ingest", 0, "eid::big", "big")
+            return [out.model_copy(update={"payload": {**out.payload, "result": {"blob": "x" * 1_100_000}}})]
+
+    bus, store = MemoryBus(), RecordingStore()
+    runner = StageRunner(Bloated(), bus=bus, store=store, flags=FLAGS, max_attempts=1)
+    task = await start(runner)
+    await bus.publish(SHEETS, "run-1", encode(sheet("run-1")))
+    await eventually(lambda: runner.stats.processed == 1)
+    runner.stop()
+    await task
+    (letter,) = store.of_type("DeadLetter")
+    assert letter.payload["reason"] == "handler_failed" and "over the message limit" in letter.payload["error"]
+    assert letter.causation_id == sheet("run-1").event_id
+
+
+async def test_inputs_are_stored_before_their_outputs() -> None:
+    bus, store = MemoryBus(), RecordingStore()
+    await run_pipeline([ToyIngest(fanout=2), ToyRewrite()], sheets(3), bus=bus, store=store, flags=FLAGS)
+    order = list(store.rows)
+    for env in store.rows.values():
+        if env.causation_id is not None:
+            assert order.index(env.causation_id) < order.index(env.event_id)
+
+
+async def test_run_pipeline_dead_letters_raw_initial_records_and_reports_progress() -> None:
+    bus, store = MemoryBus(), RecordingStore()
+    seen = []
+    result = await run_pipeline(
+        [ToyIngest(fanout=1)], sheets(2), bus=bus, store=store, flags=FLAGS, progress=seen.append,
+        initial_raw=[(SHEETS, "junk", b"\x00junk")],
+    )
+    assert result.published == 3 and result.dead_letters == 1 and result.outputs == {"codex": 2}
+    assert result.events == 3 + 2 + 1 and result.events_per_s > 0
+    assert seen[-1].pending == 0 and seen[-1].processed == {"codex": 3}
+
+
+async def test_run_pipeline_raises_when_a_runner_cannot_start() -> None:
+    class BrokenBus(MemoryBus):
+        def consume(self, group: str, topics: Any, *, instance_id: str | None = None) -> Any:
+            if group == "beamline.photon":
+                raise BusError("cannot join group")
+            return super().consume(group, topics, instance_id=instance_id)
+
+    with pytest.raises(PipelineError, match="cannot join group"):
+        await run_pipeline([ToyIngest(), ToyRewrite()], sheets(1), bus=BrokenBus(), store=RecordingStore(),
+                           flags=FLAGS)
+
+
+async def test_run_pipeline_gives_up_after_its_timeout() -> None:
+    class Stuck(ToyIngest):
+        async def handle(self, envelope: Envelope, ctx: StageContext) -> list[Envelope]:
+            await asyncio.Event().wait()
+            return []
+
+    with pytest.raises(PipelineError, match="not quiescent"):
+        await run_pipeline([Stuck()], sheets(1), bus=MemoryBus(), store=RecordingStore(), flags=FLAGS,
+                           timeout_s=0.3)
