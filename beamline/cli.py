@@ -72,7 +72,8 @@ _register_all()
 def main() -> None:
     """Run the CLI: user errors become one line on stderr and exit code 1 (traceback with --debug)."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

@@ -165,8 +165,8 @@ def sum_parts(node: Node) -> tuple[list[Term], Coeff, bool]:
 def split_coefficient(node: Node) -> tuple[Coeff, Node | None]:
     """(c, rest) with node = c·rest for a product; rest None when the product is a pure number."""
     if node.op == "neg" and len(node.args) == 1:
-        inner, rest = split_coefficient(node.args[0])
-        return -inner, rest
+        inner, remainder = split_coefficient(node.args[0])
+        return -inner, remainder
     if node.op != "mul":
         return (number_value(node), None) if is_number(node) else (1, node)
     coeff: Coeff = 1

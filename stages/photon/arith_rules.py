@@ -94,6 +94,10 @@ def fold_pi(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
     return None if "pi" in ctx.evolve_vars else num(math.pi)
 
 
+def positive_number(node: Node) -> bool:
+    return is_number(node) and number_value(node) > 0
+
+
 def zero_like(node: Node, ctx: RewriteContext) -> Node | None:
     """The zero of ``node``'s kind: 0 for a number, ∅ for a field, None otherwise."""
     kind = ctx.kind(node)

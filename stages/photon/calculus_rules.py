@@ -14,10 +14,7 @@ from __future__ import annotations
 from stages.codex.ast import EMPTY, Node
 from stages.photon.algebra import (
     Coeff,
-    is_number,
     merge_factors,
-    num,
-    number_value,
     product_parts,
     render_product,
     scaled,
@@ -140,9 +137,11 @@ def distribute_bilinear(node: Node, _: Bindings, ctx: RewriteContext) -> Node | 
         return None
     sides: list[list[tuple[Coeff, Node]]] = []
     for arg in node.args:
-        terms, constant, had_empty = sum_parts(arg) if arg.op == "add" else ([(1, arg)], 0, False)
-        if had_empty or constant != 0:
-            return None
+        terms: list[tuple[Coeff, Node]] = [(1, arg)]
+        if arg.op == "add":
+            terms, constant, had_empty = sum_parts(arg)
+            if had_empty or constant != 0:
+                return None
         sides.append(terms)
     if len(sides[0]) * len(sides[1]) > MAX_EXPANDED_TERMS:
         return None

@@ -142,7 +142,7 @@ def factor_common(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
         parts.append((coeff, merge_factors(factors, ctx.keys)))
     counts: dict[str, list[int]] = {}
     bases: dict[str, Node] = {}
-    for index, (_, factors) in enumerate(parts):
+    for index, (_coeff, factors) in enumerate(parts):
         for base, _exp in factors:
             text = ctx.keys.text(base)
             counts.setdefault(text, []).append(index)
@@ -150,7 +150,7 @@ def factor_common(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
     candidates = [(-len(m), ctx.keys.sort_key(bases[text]), text) for text, m in counts.items() if len(m) >= 2]
     if not candidates:
         return None
-    _, _, text = min(candidates)
+    text = min(candidates)[2]
     members = counts[text]
     base = bases[text]
     power = min(exp for i in members for b, exp in parts[i][1] if ctx.keys.text(b) == text)

@@ -34,7 +34,7 @@ from stages.photon.calculus_rules import BILINEAR_OPS, LINEAR_OPS
 from stages.photon.context import RewriteContext
 from stages.photon.costing import CostModel
 from stages.photon.engine import RewriteBudgetExceeded, Rewriter, Step
-from stages.photon.terms import KeyCache, SharedSubtree, node_size, shared_subtrees
+from stages.photon.terms import SharedSubtree, node_size, shared_subtrees
 
 CORE = frozenset({"core"})
 EXPAND = frozenset({"core", "expand"})

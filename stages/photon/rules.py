@@ -155,7 +155,7 @@ RULES: tuple[Rule, ...] = (
          doc="x / c → (1/c)·x"),
     Rule("pow_one", P("pow", V("x"), P("num", value=1)), V("x"), doc="x¹ → x"),
     Rule("pow_empty", P("pow", P("empty"), V("n", "num")), P("empty"),
-         side_condition=lambda node, b, ctx: float(b["n"].value or 0) > 0,  # type: ignore[arg-type]
+         side_condition=lambda node, b, ctx: ar.positive_number(b["n"]),
          doc="∅ⁿ → ∅ (n > 0)"),
     Rule("pow_pow", P("pow", P("pow", V("x"), V("m", "num")), V("n", "num")), builder=ar.pow_pow,
          doc="(xᵐ)ⁿ → xᵐⁿ (integers)"),

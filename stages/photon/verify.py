@@ -267,8 +267,8 @@ def _canonical_leaf(leaf: Node, grid: GridSpec) -> Node:
 
 def _layout_of(leaf: Node, grid: GridSpec) -> Layout:
     """(components, time, complex) of a leaf's value on ``grid`` (a scalar real field if unknown)."""
-    from stages.codex.interpreter import evaluate_value
     from stages.codex.interp_values import Field
+    from stages.codex.interpreter import evaluate_value
 
     try:
         value, _ = evaluate_value(leaf, grid)

@@ -7,7 +7,7 @@ For each input ``BeamEvent`` (stage ``rewrite`` or ``predict``) whose result has
   and a ``runtime`` block {cache_hit, compile_ms, exec_ms, batch_size}; ``latency_ms``
   is compile + execution time. ``runtime`` depends on what ran before in this
   process and on which beams shared a batch, like wall-clock fields: a replay
-  diff must ignore ``result.runtime`` along with ``latency_ms``.
+  diff ignores ``runtime`` along with ``latency_ms`` (BeamEvent's wall-clock fields).
 * ``BeamEvent(stage="collapse")`` and ``CollapseTrace`` (adapter ``"qwave"``), see
   ``collapse.collapse_events``.
 * with PHASE10_ENABLED, one ``PrecisionProfile`` per profiled opcode of the cell.
@@ -137,6 +137,12 @@ class QWaveStage:
             timestamp=now.isoformat(),
             generation=int(parent.payload.get("generation", 0)),
             latency_ms=(result.compile_s + result.exec_s) * 1000.0,
+            runtime={
+                "cache_hit": result.cache_hit,
+                "compile_ms": result.compile_s * 1000.0,
+                "exec_ms": result.exec_s * 1000.0,
+                "batch_size": result.batch_size,
+            },
         )
         events = [self.emit(beam, parent, ctx, QWAVE_BEAM_INDEX), *collapsed]
         events.extend(self.emit(p, parent, ctx, i) for i, p in enumerate(profiles))
@@ -156,12 +162,6 @@ class QWaveStage:
             "precision_used": job.plan.describe(),
             "value": {"kind": result.info.kind, "shape": list(value.shape), "dtype": str(value.dtype),
                       "time": result.info.time, "components": result.info.components},
-            "runtime": {
-                "cache_hit": result.cache_hit,
-                "compile_ms": result.compile_s * 1000.0,
-                "exec_ms": result.exec_s * 1000.0,
-                "batch_size": result.batch_size,
-            },
         }
 
     def emit(self, payload: Any, parent: Envelope, ctx: StageContext, index: int) -> Envelope:

@@ -13,7 +13,7 @@ import pytest
 from stages.codex.ast import Node
 from stages.codex.grid import GridSpec
 from stages.photon.context import RewriteContext
-from stages.photon.engine import Rewriter
+from stages.photon.engine import Rewriter, Step
 from stages.photon.rules import RULES, RULES_BY_NAME
 from stages.photon.verify import verify
 
@@ -98,7 +98,7 @@ def example(name: str) -> tuple[Node, GridSpec]:
     return expr(source), grid
 
 
-def steps_of(name: str) -> list:
+def steps_of(name: str) -> list[tuple[Step, GridSpec]]:
     node, grid = example(name)
     rule = RULES_BY_NAME[name]
     base = RewriteContext.for_expression(node, grid)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from stages.codex.ast import EMPTY, Node
-from stages.photon.normalize import normalize
+from stages.photon.engine import Step
+from stages.photon.normalize import RewriteOutcome, normalize
 
 from .helpers import GRID2, GRID3, GRID_DIRICHLET, expr
 
 
-def steps_named(outcome, rule: str) -> list:  # type: ignore[no-untyped-def]
+def steps_named(outcome: RewriteOutcome, rule: str) -> list[Step]:
     return [s for s in outcome.steps if s.rule == rule]
 
 

@@ -71,7 +71,7 @@ def relative_gap(actual: Any, expected: Any) -> float:
 def without_runtime(envelope: Envelope) -> dict[str, Any]:
     """An event's payload minus what legitimately differs between runs (wall clock, runtime block)."""
     payload = dict(envelope.payload)
-    for key in ("timestamp", "latency_ms", "results"):
+    for key in ("timestamp", "latency_ms", "results", "runtime"):
         payload.pop(key, None)
     if isinstance(payload.get("result"), dict):
         payload["result"] = {k: v for k, v in payload["result"].items() if k != "runtime"}

@@ -65,7 +65,7 @@ def test_second_run_of_a_sheet_compiles_nothing() -> None:
     assert after.compiles == before.compiles
     assert after.hits == before.hits + 3
     assert compiles == []
-    assert all(out[0].payload["result"]["runtime"]["cache_hit"] for out in second)
+    assert all(out[0].payload["runtime"]["cache_hit"] for out in second)
 
 
 def test_vmapped_batch_equals_one_by_one() -> None:
@@ -74,8 +74,8 @@ def test_vmapped_batch_equals_one_by_one() -> None:
     beams = [rewrite_beam(nf, GRID, cell_id=f"c{i}", seed=10 + i) for i in range(5)]
     batched = run(stage, beams, PHASE10_ENABLED=True)
     single = [run(stage, [beam], PHASE10_ENABLED=True)[0] for beam in beams]
-    assert [out[0].payload["result"]["runtime"]["batch_size"] for out in batched] == [5] * 5
-    assert [out[0].payload["result"]["runtime"]["batch_size"] for out in single] == [1] * 5
+    assert [out[0].payload["runtime"]["batch_size"] for out in batched] == [5] * 5
+    assert [out[0].payload["runtime"]["batch_size"] for out in single] == [1] * 5
     assert [[without_runtime(e) for e in out] for out in batched] == [[without_runtime(e) for e in out]
                                                                       for out in single]
     observed = [out[1].payload["result"]["observables"]["max"] for out in batched]
