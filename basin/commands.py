@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import orjson
 import typer
 
-from basin.container import Basin
-from basin.keys import KeyStore, KeyStoreError, TrustStore, default_key_dir
-from basin.packets import PacketError, decode_packet, encode_packet, format_timestamp, packet_summary
-from basin.sync import DEFAULT_MAX_DRIFT, MERGE_MODES, MergeMode, export_packet, merge_packet
+if TYPE_CHECKING:
+    from basin.container import Basin
+
+# Same value as basin.sync.DEFAULT_MAX_DRIFT (a test pins them together); repeated here so
+# that `beamline --help` does not import the basin code (numpy, cryptography) to render it.
+DEFAULT_MAX_DRIFT = 0.8
 
 basin_app = typer.Typer(
     name="basin", help="Basin signatures: show files, export and import signed sync packets.", no_args_is_help=True
@@ -42,6 +44,8 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 
 def _load_basin(path: Path) -> Basin:
+    from basin.container import Basin
+
     try:
         return Basin.load(path)
     except FileNotFoundError:
@@ -55,6 +59,9 @@ def _emit_json(data: Any) -> None:
 
 
 def _show_rows(path: Path, raw: bytes) -> tuple[str, list[tuple[str, str]], dict[str, Any]]:
+    from basin.container import Basin
+    from basin.packets import decode_packet, packet_summary
+
     data = orjson.loads(raw)
     if isinstance(data, dict) and "signature" in data:
         packet = decode_packet(raw)
@@ -76,6 +83,8 @@ def _show_rows(path: Path, raw: bytes) -> tuple[str, list[tuple[str, str]], dict
 @basin_app.command("show")
 def show(path: Path, as_json: JsonOption = False) -> None:
     """Print a basin file's provenance and statistics (or a packet file's summary)."""
+    from basin.packets import PacketError
+
     try:
         raw = path.read_bytes()
         title, rows, info = _show_rows(path, raw)
@@ -102,6 +111,8 @@ def show(path: Path, as_json: JsonOption = False) -> None:
 @basin_app.command("keygen")
 def keygen(name: str, key_dir: KeyDirOption = None) -> None:
     """Create an Ed25519 key pair NAME.key / NAME.pub in the key directory."""
+    from basin.keys import KeyStore, KeyStoreError
+
     store = KeyStore(key_dir)
     try:
         key_id = store.generate(name)
@@ -120,6 +131,10 @@ def export(
     as_json: JsonOption = False,
 ) -> None:
     """Write a signed packet of BASIN_FILE and record it as the basin's Merkle head."""
+    from basin.keys import KeyStore, KeyStoreError
+    from basin.packets import encode_packet, format_timestamp, packet_summary
+    from basin.sync import export_packet
+
     basin = _load_basin(basin_file)
     try:
         signer = KeyStore(key_dir).signer(key)
@@ -152,6 +167,11 @@ def import_packet(
     as_json: JsonOption = False,
 ) -> None:
     """Verify PACKET_FILE against trusted keys and merge it into the basin file."""
+    from basin.container import Basin
+    from basin.keys import KeyStoreError, TrustStore, default_key_dir
+    from basin.packets import PacketError, decode_packet
+    from basin.sync import MERGE_MODES, MergeMode, merge_packet
+
     if mode not in MERGE_MODES:
         _fail(f"unknown mode {mode!r}; use one of {', '.join(MERGE_MODES)}")
     merge_mode: MergeMode = mode  # narrowed by the membership test above

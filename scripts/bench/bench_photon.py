@@ -74,16 +74,21 @@ def to_sympy(node: Node, *, evaluate: bool) -> Any:
     if op == "add":
         return sp.Add(*args, evaluate=evaluate)
     if op == "sub":
-        return sp.Add(args[0], sp.Mul(-1, args[1], evaluate=evaluate), evaluate=evaluate)
+        return sp.Add(args[0], _negative(args[1], evaluate), evaluate=evaluate)
     if op == "mul":
         return sp.Mul(*args, evaluate=evaluate)
     if op == "neg":
-        return sp.Mul(-1, args[0], evaluate=evaluate)
+        return _negative(args[0], evaluate)
     if op == "pow":
         return sp.Pow(args[0], args[1], evaluate=evaluate)
     if op == "truediv":
         return sp.Mul(args[0], sp.Pow(args[1], -1, evaluate=evaluate), evaluate=evaluate)
     raise ValueError(f"no sympy form for {op}")
+
+
+def _negative(expr: Any, evaluate: bool) -> Any:
+    """−expr, with a negative literal for a number (as sympy itself writes x − 5)."""
+    return -expr if expr.is_Number else sp.Mul(-1, expr, evaluate=evaluate)
 
 
 def tree_size(expr: Any) -> int:

@@ -276,6 +276,14 @@ def neg_into_coefficient(node: Node, _: Bindings, ctx: RewriteContext) -> Node |
     return inner.replace(args=(num(-number_value(inner.args[0])), *inner.args[1:]))
 
 
+def neg_distribute(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
+    """¬(a + b − c) → ¬a + ¬b + c (expanded form: the sign joins each term's coefficient)."""
+    inner = node.args[0]
+    if inner.op != "add":
+        return None
+    return Node("add", args=tuple(Node("neg", args=(a,)) for a in inner.args))
+
+
 def div_by_constant(node: Node, bindings: Bindings, ctx: RewriteContext) -> Node | None:
     """x / c → (1/c) * x for a non-zero number c (x / 1 → x)."""
     divisor = bindings["c"]

@@ -207,14 +207,15 @@ MAX_PRODUCT_POWER = 4
 
 
 def pow_as_product(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
-    """x^n → x·x·…·x for a named field x and 2 ≤ n ≤ 4: n−1 products instead of a transcendental power
+    """x² → x·x, and x^n → x·x·…·x for a named field x and n ≤ 4: n−1 products instead of a power
     (the Codex cost model prices ^ at ``transcendental_flops`` per entry); same value to rounding."""
     from stages.photon.algebra import positive_int_exponent
 
     base, exponent = node.args
     n = positive_int_exponent(exponent)
-    # Only leaves: a tree-cost model would count a repeated compound base (or initialiser) n times.
-    if n is None or not 2 <= n <= MAX_PRODUCT_POWER or base.op != "ref":
+    # A square of anything (its base is shared, computed once); higher powers only of names, so the
+    # tree does not grow by copies of a compound base.
+    if n is None or not 2 <= n <= MAX_PRODUCT_POWER or (n > 2 and base.op != "ref"):
         return None
     return Node("mul", args=(base,) * n)
 

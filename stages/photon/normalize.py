@@ -199,6 +199,8 @@ def expandable(node: Node) -> bool:
             return True
         if n.op == "pow" and n.args and n.args[0].op == "add":
             return True
+        if n.op == "neg" and n.args and n.args[0].op == "add":
+            return True
         if n.op in LINEAR_OPS and n.args and n.args[0].op in ("add", "mul", "neg"):
             return True
         if n.op in BILINEAR_OPS and any(a.op == "add" for a in n.args):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from stages.codex.ast import Node
@@ -59,14 +59,20 @@ class Rule:
     group: str = "core"
     doc: str = ""
     ops: tuple[str, ...] = ()  # operators a variable-rooted pattern is tried on (dispatch only)
+    _operator_only: bool = field(default=False, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        pattern = self.pattern
+        # An operator-only pattern (P(op, any_args=True)) is matched by dispatch alone.
+        trivial = isinstance(pattern, P) and pattern.args is None and pattern.value is None
+        object.__setattr__(self, "_operator_only", trivial)
 
     def apply(self, node: Node, ctx: RewriteContext) -> Node | None:
         """The rewritten node, or None when the pattern, side condition or builder declines."""
-        pattern = self.pattern
-        if isinstance(pattern, P) and pattern.args is None and pattern.value is None:
-            bindings: Bindings | None = {}  # an operator-only pattern: dispatch already matched it
-        else:
-            bindings = match(pattern, node)
+        if self._operator_only and self.builder is not None and self.side_condition is None:
+            out = self.builder(node, {}, ctx)
+            return None if out is None or out == node else out
+        bindings = {} if self._operator_only else match(self.pattern, node)
         if bindings is None:
             return None
         if self.side_condition is not None and not self.side_condition(node, bindings, ctx):
@@ -129,6 +135,8 @@ RULES: tuple[Rule, ...] = (
     Rule("neg_empty", P("neg", P("empty")), P("empty"), doc="¬∅ → ∅"),
     Rule("neg_into_coefficient", P("neg", V("x", "mul")), builder=ar.neg_into_coefficient,
          doc="¬(c·x) → (−c)·x"),
+    Rule("neg_distribute", P("neg", V("x", "add")), builder=ar.neg_distribute, group="expand",
+         doc="¬(a + b) → ¬a + ¬b"),
     # sums
     Rule("flatten_add", P("add", any_args=True), builder=ar.flatten, doc="(a + b) + c → +(a, b, c)"),
     Rule("add_zero", P("add", any_args=True), builder=ar.add_zero, doc="x + 0 → x"),

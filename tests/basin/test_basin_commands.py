@@ -122,3 +122,9 @@ def test_bad_mode_and_missing_files_are_one_line_errors(setup: dict[str, Path]) 
     assert out.exit_code == 2 and "no file" in out.output
     out = invoke("basin", "export", setup["a"], "--out", setup["tmp"] / "x", "--key", "nope", "--key-dir", setup["keys"])
     assert out.exit_code == 2 and "no key" in out.output
+
+
+def test_cli_default_max_drift_matches_the_sync_default() -> None:
+    from basin import commands, sync
+
+    assert commands.DEFAULT_MAX_DRIFT == sync.DEFAULT_MAX_DRIFT

@@ -29,6 +29,7 @@ EXAMPLES: dict[str, tuple[str, GridSpec]] = {
     "not_not": ("not not (norm(u) < 1)", GRID2),
     "neg_empty": ("u + ¬∅", GRID2),
     "neg_into_coefficient": ("¬(2 * u) + v", GRID2),
+    "neg_distribute": ("¬(u + v) * w", GRID2),
     "flatten_add": ("(u + v) + w", GRID2),
     "add_zero": ("u + 0", GRID2),
     "add_empty": ("u + ∅", GRID2),
