@@ -95,7 +95,7 @@ def print_summary(summary: RunSummary, store_flag: str = "") -> None:
     console.print(table)
     for motif in summary.motifs:
         console.print(f"motif  {motif}", markup=False)
-    console.print("GHX replay ids (EIDs):")
+    # Plain prints: the replay commands must stay on one line to be copied.
+    print("GHX replay ids (EIDs):")
     for eid, members in summary.eids.items():
-        console.print(f"  {' ↔ '.join(members)}:  beamline{store_flag} replay {eid} --rerun", markup=False,
-                      highlight=False)
+        print(f"  {' ↔ '.join(members)}:  beamline{store_flag} replay {eid} --rerun")
