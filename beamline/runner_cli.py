@@ -33,6 +33,9 @@ def run_sheet(
             container_id=container_id, run_id=run_id, basin_id=basin_id,
         )
         asyncio.run(_execute(submitted, store, flags, show_progress))
+        from beamline.basin_update import update_container_basin
+
+        update_container_basin(store, container_id, run_id)
         return summarise(run_id, store.events(sheet_run_id=run_id))
     finally:
         store.close()
