@@ -53,6 +53,7 @@ async def execute_embedded(
     progress: Callable[[Any], None] | None = None,
     bus_name: str = "memory",
     bus_options: Mapping[str, Any] | None = None,
+    stages: list[Any] | None = None,
 ) -> Any:
     """Run every stage in this process on ``bus_name`` until the pipeline is quiescent."""
     from beamline.flags import digest
@@ -62,7 +63,7 @@ async def execute_embedded(
     bus = create_bus(bus_name, **dict(bus_options or {}))
     try:
         return await run_pipeline(
-            enabled_stages(), initial, bus=bus, store=store, flags=flags, flags_digest=digest(flags),
+            stages if stages is not None else enabled_stages(), initial, bus=bus, store=store, flags=flags, flags_digest=digest(flags),
             progress=progress,
         )
     finally:

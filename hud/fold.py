@@ -103,6 +103,9 @@ class HudFold:
     def _entangle(self, seq: int, run: str, payload: dict[str, Any]) -> None:
         members = [str(m) for m in payload["members"]]
         links = [(str(a), str(b)) for a, b in payload.get("links") or []]
+        if not links:
+            # An EntanglementLink without its ``↔`` pairs still binds its members: chain them.
+            links = list(zip(members, members[1:], strict=False))
         self.entanglements[str(payload["eid"])] = Entanglement(str(payload["eid"]), run, seq, members, links)
         self.latest_run = run
 

@@ -1,18 +1,19 @@
-"""Read models the HUD shows, computed from stored events (pure functions of envelopes)."""
+"""JSON views of the HUD, computed from stored envelopes and the ``HudFold`` read model."""
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Iterable
 from typing import Any
 
 from contracts.envelope import Envelope
+from hud.fold import HudFold
 from replay.timeline import key_fields, stage_of
+
+LAYOUT_SEED = 7
 
 
 def beam_row(seq: int, env: Envelope) -> dict[str, Any]:
-    """One line of the live timeline."""
+    """One line of the live timeline (or one step of a GHX replay, where ``seq`` is the step)."""
     return {
         "seq": seq,
         "time": env.occurred_at.isoformat(),
@@ -25,62 +26,32 @@ def beam_row(seq: int, env: Envelope) -> dict[str, Any]:
     }
 
 
-def entanglement_graph(eid_members: dict[str, list[str]]) -> dict[str, Any]:
-    """Cells as nodes, one edge per entangled pair, positions from a seeded networkx layout."""
+def entanglement_graph(fold: HudFold, run: str | None) -> dict[str, Any]:
+    """The cells of one run as nodes, one edge per ``↔`` pair, positions from a seeded networkx layout.
+
+    Positions lie in [-1, 1]². Each node carries its EID and the cell's SQI verdict
+    (qscore, approved/vetoed) when one is recorded. ``run`` None gives an empty graph.
+    """
     import networkx as nx
 
     graph = nx.Graph()
-    for eid, members in eid_members.items():
-        for cell in members:
-            graph.add_node(cell, eid=eid)
-        for a, b in zip(members, members[1:], strict=False):
-            graph.add_edge(a, b, eid=eid)
-    positions = nx.spring_layout(graph, seed=7) if graph.number_of_nodes() else {}
-    return {
-        "nodes": [
-            {"id": n, "eid": graph.nodes[n]["eid"], "x": float(positions[n][0]), "y": float(positions[n][1])}
-            for n in sorted(graph.nodes)
-        ],
-        "edges": [{"source": a, "target": b, "eid": d["eid"]} for a, b, d in sorted(graph.edges(data=True))],
-    }
-
-
-def _histogram(values: list[float], bins: int = 10) -> list[int]:
-    counts = [0] * bins
-    for v in values:
-        if math.isfinite(v):
-            counts[min(bins - 1, max(0, int(v * bins)))] += 1
-    return counts
-
-
-def stats(events: Iterable[Envelope]) -> dict[str, Any]:
-    """Cost and latency per opcode, precision profile, SQI distribution, vetoes with reasons."""
-    per_opcode: dict[str, dict[str, float]] = defaultdict(lambda: {"count": 0, "flops": 0.0, "latency_ms": 0.0})
-    qscores: list[float] = []
-    vetoes: list[dict[str, Any]] = []
-    precision: dict[str, dict[str, Any]] = {}
-    for env in events:
-        payload = env.payload
-        if env.type == "BeamEvent" and payload.get("stage") in ("rewrite", "qwave"):
-            row = per_opcode[str(payload.get("token"))]
-            if payload["stage"] == "rewrite":
-                row["count"] += 1
-                flops = (payload["result"].get("cost_after") or {}).get("flops", 0.0)
-                row["flops"] += float(flops or 0.0)
-            row["latency_ms"] += float(payload.get("latency_ms") or 0.0)
-        elif env.type == "SQIScore":
-            qscores.append(float(payload["qscore"]))
-        elif env.type == "SoulLawDecision" and not payload["allowed"]:
-            vetoes.append({"cell": payload["cell_id"], "reasons": payload["reasons"], "eid": env.eid})
-        elif env.type == "PrecisionProfile":
-            precision[str(payload["opcode"])] = {
-                "recommended": payload["recommended"],
-                "errors": {r["format"]: r["rel_error"] for r in payload["results"]},
-            }
-    return {
-        "opcodes": dict(sorted(per_opcode.items())),
-        "sqi_histogram": _histogram(qscores),
-        "sqi_count": len(qscores),
-        "vetoes": vetoes,
-        "precision": precision,
-    }
+    for entanglement in fold.run_entanglements(run) if run else []:
+        for cell in entanglement.members:
+            graph.add_node(cell, eid=entanglement.eid)
+        for a, b in entanglement.links:
+            graph.add_edge(a, b, eid=entanglement.eid)
+    count = graph.number_of_nodes()
+    # The default spring constant pulls a linked pair almost on top of each other;
+    # a longer ideal distance keeps both labels readable.
+    positions = nx.spring_layout(graph, seed=LAYOUT_SEED, k=3.5 / math.sqrt(count)) if count else {}
+    nodes = []
+    for cell in sorted(graph.nodes):
+        outcome = fold.outcome(run, cell) if run else None
+        nodes.append({
+            "id": cell, "eid": graph.nodes[cell]["eid"],
+            "x": float(positions[cell][0]), "y": float(positions[cell][1]),
+            "qscore": outcome.qscore if outcome else None,
+            "decision": outcome.decision if outcome else None,
+        })
+    edges = [{"source": a, "target": b, "eid": d["eid"]} for a, b, d in sorted(graph.edges(data=True))]
+    return {"run": run, "nodes": nodes, "edges": edges}

@@ -1,10 +1,11 @@
 """Re-run one EID from its recorded SheetSubmitted on a scratch bus and store, then diff.
 
 The scratch store is first given the container's history recorded before the run
-(basin packets, earlier motifs, runtime flag changes), so stages that consult
-history see exactly the state the recorded run saw; the re-run then uses the
-recorded seed and flags. Event ids are deterministic, so recorded and re-produced
-events pair up by id.
+(basin packets, earlier motifs, runtime flag changes) and the run's recorded events
+of *other* EIDs, so stages that consult history (SQI's basin, SPE's motifs) see
+exactly the state the recorded run saw. Only the EID's own cells are re-executed
+(Codex's outputs for other EIDs are dropped), with the recorded seed and flags.
+Event ids are deterministic, so recorded and re-produced events pair up by id.
 """
 
 from __future__ import annotations
@@ -43,17 +44,38 @@ def history_before(store: Any, submitted: Envelope) -> list[Envelope]:
     return earlier
 
 
+class FocusedStage:
+    """A stage whose outputs are limited to one EID (plus run-level events such as StageError)."""
+
+    def __init__(self, inner: Any, eid: str) -> None:
+        self.inner = inner
+        self.eid = eid
+        self.stage_id = inner.stage_id
+        self.input_topics = inner.input_topics
+        self.handles_disabled = bool(getattr(inner, "handles_disabled", False))
+
+    async def handle(self, envelope: Envelope, ctx: Any) -> list[Envelope]:
+        outputs: list[Envelope] = await self.inner.handle(envelope, ctx)
+        return [env for env in outputs if env.eid in (self.eid, None)]
+
+
+def other_eids_of_run(store: Any, submitted: Envelope, eid: str) -> list[Envelope]:
+    return [env for env in store.events(sheet_run_id=submitted.sheet_run_id)
+            if env.eid is not None and env.eid != eid]
+
+
 async def rerun_eid(store: Any, eid: str) -> RerunReport:
-    from beamline.pipeline import execute_embedded
+    from beamline.pipeline import enabled_stages, execute_embedded
     from store.beam_store import open_store
 
     recorded, submitted = recorded_run(store, eid)
     flags: dict[str, Any] = dict(submitted.payload.get("flags") or {})
+    stages = [FocusedStage(s, eid) if s.stage_id == "codex" else s for s in enabled_stages()]
     with tempfile.TemporaryDirectory(prefix="beamline-rerun-") as scratch_dir:
         scratch = open_store(f"sqlite:///{Path(scratch_dir) / 'scratch.db'}", migrate=True)
         try:
-            scratch.persist_beam_events(history_before(store, submitted))
-            await execute_embedded([submitted], store=scratch, flags=flags)
+            scratch.persist_beam_events(history_before(store, submitted) + other_eids_of_run(store, submitted, eid))
+            await execute_embedded([submitted], store=scratch, flags=flags, stages=stages)
             produced = [env for env in scratch.events(eid=eid) if env.sheet_run_id == submitted.sheet_run_id]
         finally:
             scratch.close()

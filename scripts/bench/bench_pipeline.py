@@ -1,0 +1,294 @@
+"""P1, P2, P9 — the embedded pipeline with SQLite persistence.
+
+A generated sheet of N small cells (16×16 grid, every cell far below
+COST_THRESHOLD, a handful of expression shapes with repeated coefficients, one
+shape in five carrying a goal) runs through every stage (codex, photon, qwave,
+sqi, spe) on the memory bus with a fresh SQLite file store. Each run is a fresh
+child process, so runs do not share caches and the child's peak RSS is its own.
+
+* **P1** events persisted per second: rows in the store after the run / wall time
+  of ``execute_embedded`` (store opening and migration excluded). Target ≥ 10,000.
+* **P2** the same run against its floor: the stored events are read back (not
+  timed), then orjson-encoded (``contracts.registry.encode``) and inserted with
+  ``persist_beam_events`` into a fresh store in batches of ``--floor-batch``;
+  ratio = pipeline wall / floor wall, both medians. Target ≤ 4.
+* **P9** peak RSS (``ru_maxrss`` of the child) of a big run / of an N-cell run.
+  A sheet is one SheetSubmitted message, capped at 1 MiB on the bus, so a run is
+  split into sheets of ``--sheet-cells`` cells (default 10,000): the 100,000-cell
+  run submits ten sheets. Target ≤ 1.2.
+
+Prints one JSON object on the last stdout line; asserts nothing.
+
+    .venv/bin/python scripts/bench/bench_pipeline.py                       # 10,000 cells; P9 vs 100,000
+    .venv/bin/python scripts/bench/bench_pipeline.py --cells 1000 --runs 1 --memory-cells 0
+    .venv/bin/python scripts/bench/bench_pipeline.py --cells 2000 --runs 1 --memory-cells 0 --profile /tmp/p.prof
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+# Expression shapes of the generated cells; {a} cycles through a few coefficients so
+# that whole cells repeat (SPE motifs, Photon's normal-form cache see real repetition).
+SHAPES = (
+    "Δu + {a}*u",
+    "{a}*u - v",
+    "∇·(∇u) + {a}*v",
+    "u * u * {a}",
+    "(u + {a}) * v",
+)
+COEFFICIENTS = (0.5, 0.25, 0.75, 1.5)
+GOAL_EVERY = 5  # one cell in five carries a goal (SQI scores goal operands)
+
+
+def sheet_source(first: int, count: int, name: str) -> str:
+    """A sheet of ``count`` cells named ``c<first>`` … on a 16×16 grid."""
+    lines = [f"sheet {name}", "grid 16x16 spacing 0.0625 boundary periodic",
+             "let u = gaussian(center=(0.5, 0.5), width=0.2)", "let v = const(1.0)"]
+    for i in range(first, first + count):
+        expr = SHAPES[i % len(SHAPES)].format(a=COEFFICIENTS[(i // len(SHAPES)) % len(COEFFICIENTS)])
+        goal = "   goal: energy < energy(u)" if i % GOAL_EVERY == 0 else ""
+        lines.append(f"cell c{i} : {expr}{goal}")
+    return "\n".join(lines) + "\n"
+
+
+def count_rows(db_path: Path) -> dict[str, int]:
+    """Rows of the store by type (read with plain sqlite3, after the store is closed)."""
+    with sqlite3.connect(db_path) as connection:
+        rows = connection.execute("SELECT type, count(*) FROM events GROUP BY type").fetchall()
+        routes = connection.execute(
+            "SELECT json_extract(payload, '$.result.route'), count(*) FROM events "
+            "WHERE type = 'BeamEvent' AND stage = 'rewrite' GROUP BY 1").fetchall()
+    counts = {str(kind): int(n) for kind, n in rows}
+    counts.update({f"route:{route}": int(n) for route, n in routes})
+    return counts
+
+
+# ------------------------------------------------------------------ child: one run
+
+
+def child_run(cells: int, sheet_cells: int, db_path: Path, profile: Path | None) -> dict[str, Any]:
+    """One pipeline run in this (fresh) process; returns its figures."""
+    from beamline.flags import digest, resolve
+    from beamline.pipeline import execute_embedded, submission
+    from store.beam_store import open_store
+
+    flags = resolve(flags_file=ROOT / "flags.toml", environ={})
+    flags_digest = digest(flags)
+    initial = []
+    for sheet, first in enumerate(range(0, cells, sheet_cells)):
+        source = sheet_source(first, min(sheet_cells, cells - first), f"bench{sheet}")
+        initial.append(submission(source, filename=f"bench{sheet}.codex", flags=flags, flags_digest=flags_digest,
+                                  seed=sheet, container_id="bench", run_id=f"run-bench{sheet:03d}"))
+    store = open_store(f"sqlite:///{db_path}", migrate=True)
+    base_rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    profiler = None
+    if profile is not None:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    result = asyncio.run(execute_embedded(initial, store=store, flags=flags))
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(str(profile))
+    peak_rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    store.close()
+    rows = count_rows(db_path)
+    persisted = sum(n for kind, n in rows.items() if not kind.startswith("route:"))
+    return {
+        "cells": cells, "sheets": len(initial), "wall_s": wall, "cpu_s": cpu, "rows": persisted,
+        "rows_by_type": rows, "pipeline_events": result.events, "dead_letters": result.dead_letters,
+        "peak_rss_kib": peak_rss_kib, "start_rss_kib": base_rss_kib,
+    }
+
+
+def spawn(cells: int, sheet_cells: int, db_path: Path, profile: Path | None = None,
+          timeout_s: float | None = None) -> dict[str, Any]:
+    """``child_run`` in a fresh interpreter; its JSON line back."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", "--cells", str(cells),
+               "--sheet-cells", str(sheet_cells), "--db", str(db_path)]
+    if profile is not None:
+        command += ["--profile", str(profile)]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=timeout_s, check=False)
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    if proc.returncode != 0 or not lines:
+        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
+        raise RuntimeError(f"child run of {cells} cells failed (exit {proc.returncode}): {tail}")
+    figures: dict[str, Any] = json.loads(lines[-1])
+    return figures
+
+
+# ------------------------------------------------------------------ P2 floor
+
+
+def floor_runs(db_path: Path, runs: int, batch: int, workdir: Path) -> dict[str, Any]:
+    """Encode + batch-insert the events of ``db_path`` into fresh stores, ``runs`` times."""
+    from contracts.registry import encode
+    from store.beam_store import open_store
+
+    source = open_store(f"sqlite:///{db_path}", migrate=True)
+    events = list(source.iter_events(batch_size=5000))  # read back: not timed
+    source.close()
+    walls: list[float] = []
+    encoded_bytes = 0
+    for run in range(runs):
+        target_path = workdir / f"floor{run}.db"
+        target = open_store(f"sqlite:///{target_path}", migrate=True)
+        started = time.perf_counter()
+        encoded_bytes = 0
+        for offset in range(0, len(events), batch):
+            chunk = events[offset:offset + batch]
+            encoded_bytes += sum(len(encode(envelope)) for envelope in chunk)
+            target.persist_beam_events(chunk)
+        walls.append(time.perf_counter() - started)
+        target.close()
+        stored = sum(n for kind, n in count_rows(target_path).items() if not kind.startswith("route:"))
+        if stored != len(events):
+            raise RuntimeError(f"floor stored {stored} of {len(events)} events")
+        target_path.unlink()
+    return {"events": len(events), "batch": batch, "runs": runs, "wall_s": walls,
+            "median_wall_s": statistics.median(walls), "mean_event_bytes": round(encoded_bytes / max(1, len(events)))}
+
+
+# ------------------------------------------------------------------ profile report
+
+
+def hot_spots(profile: Path, top: int) -> list[str]:
+    """The ``top`` functions by own time, as 'file:line(function) own_s/cum_s calls'."""
+    import pstats
+
+    stats = pstats.Stats(str(profile))
+    rows = []
+    for (filename, line, function), (_, calls, own, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
+        short = filename.replace(str(ROOT) + "/", "").replace(sys.prefix + "/", "")
+        rows.append((own, f"{short}:{line}({function}) own {own:.2f}s cum {cumulative:.2f}s calls {calls}"))
+    rows.sort(key=lambda row: row[0], reverse=True)
+    return [text for _, text in rows[:top]]
+
+
+# ------------------------------------------------------------------ main
+
+
+def rounded(value: float, digits: int = 3) -> float:
+    return round(value, digits)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cells", type=int, default=10_000, help="cells of the P1/P2 run (default 10,000)")
+    parser.add_argument("--runs", type=int, default=5, help="P1 pipeline runs (fresh process each)")
+    parser.add_argument("--floor-runs", type=int, default=5, help="P2 floor runs")
+    parser.add_argument("--floor-batch", type=int, default=1000, help="events per floor insert transaction")
+    parser.add_argument("--sheet-cells", type=int, default=10_000, help="cells per submitted sheet")
+    parser.add_argument("--memory-cells", type=int, default=100_000,
+                        help="cells of the big P9 run, compared with --cells (0: skip P9)")
+    parser.add_argument("--memory-runs", type=int, default=1, help="runs of the big P9 run")
+    parser.add_argument("--memory-timeout", type=float, default=1800.0, help="seconds before a P9 run is abandoned")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="also run once under cProfile, write the stats here and list hot spots")
+    parser.add_argument("--top", type=int, default=25, help="hot spots to list with --profile")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--db", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        print(json.dumps(child_run(args.cells, args.sheet_cells, args.db, args.profile)))
+        return
+
+    out: dict[str, Any] = {"benchmark": "pipeline", "cells": args.cells, "sheet_cells": args.sheet_cells,
+                           "cores": os.cpu_count(), "notes": []}
+    with tempfile.TemporaryDirectory(prefix="bench_pipeline_") as tmp:
+        workdir = Path(tmp)
+        runs = []
+        for run in range(args.runs):
+            db_path = workdir / f"run{run}.db"
+            runs.append(spawn(args.cells, args.sheet_cells, db_path))
+            print(f"P1 run {run + 1}/{args.runs}: {runs[-1]['rows']} rows in {runs[-1]['wall_s']:.1f}s",
+                  file=sys.stderr, flush=True)
+            if run < args.runs - 1:
+                db_path.unlink()
+        last_db = workdir / f"run{args.runs - 1}.db"
+        walls = [r["wall_s"] for r in runs]
+        rates = [r["rows"] / r["wall_s"] for r in runs]
+        cpu_rates = [r["rows"] / r["cpu_s"] for r in runs]
+        out["p1"] = {
+            "runs": len(runs), "rows": runs[-1]["rows"], "rows_by_type": runs[-1]["rows_by_type"],
+            "dead_letters": runs[-1]["dead_letters"], "wall_s": [rounded(w, 2) for w in walls],
+            "median_wall_s": rounded(statistics.median(walls), 2),
+            "events_per_s": round(statistics.median(rates)),
+            "events_per_cpu_s": round(statistics.median(cpu_rates)),
+            "target_events_per_s": 10_000, "meets_target": statistics.median(rates) >= 10_000,
+        }
+
+        floor = floor_runs(last_db, args.floor_runs, args.floor_batch, workdir)
+        ratio = statistics.median(walls) / floor["median_wall_s"]
+        out["p2"] = {
+            "pipeline_median_wall_s": rounded(statistics.median(walls), 2),
+            "floor_median_wall_s": rounded(floor["median_wall_s"]),
+            "floor_wall_s": [rounded(w) for w in floor["wall_s"]], "floor_runs": floor["runs"],
+            "floor_batch": floor["batch"], "floor_events_per_s": round(floor["events"] / floor["median_wall_s"]),
+            "mean_event_bytes": floor["mean_event_bytes"],
+            "ratio": rounded(ratio, 2), "target_ratio": 4.0, "meets_target": ratio <= 4.0,
+        }
+
+        if args.memory_cells > 0:
+            small_peaks = [r["peak_rss_kib"] for r in runs]
+            big_runs = []
+            for run in range(args.memory_runs):
+                db_path = workdir / f"big{run}.db"
+                try:
+                    big_runs.append(spawn(args.memory_cells, args.sheet_cells, db_path,
+                                          timeout_s=args.memory_timeout))
+                except subprocess.TimeoutExpired:
+                    out["notes"].append(f"P9: the {args.memory_cells}-cell run did not finish within "
+                                        f"{args.memory_timeout:.0f}s; rerun with a smaller --memory-cells")
+                    break
+                finally:
+                    db_path.unlink(missing_ok=True)
+                print(f"P9 run {run + 1}/{args.memory_runs}: {big_runs[-1]['rows']} rows in "
+                      f"{big_runs[-1]['wall_s']:.1f}s", file=sys.stderr, flush=True)
+            if big_runs:
+                small, big = statistics.median(small_peaks), statistics.median(r["peak_rss_kib"] for r in big_runs)
+                start = statistics.median(r["start_rss_kib"] for r in runs)
+                out["p9"] = {
+                    "small_cells": args.cells, "big_cells": args.memory_cells, "big_sheets": big_runs[0]["sheets"],
+                    "small_runs": len(small_peaks), "big_runs": len(big_runs),
+                    "small_peak_rss_mib": rounded(small / 1024, 1), "big_peak_rss_mib": rounded(big / 1024, 1),
+                    "start_rss_mib": rounded(start / 1024, 1),
+                    "big_rows": big_runs[0]["rows"], "big_wall_s": rounded(big_runs[0]["wall_s"], 1),
+                    "big_events_per_s": round(big_runs[0]["rows"] / big_runs[0]["wall_s"]),
+                    "ratio": rounded(big / small, 2),
+                    "growth_ratio_over_start": rounded((big - start) / max(1.0, small - start), 2),
+                    "target_ratio": 1.2, "meets_target": big / small <= 1.2,
+                }
+
+        if args.profile is not None:
+            spawn(args.cells, args.sheet_cells, workdir / "profiled.db", profile=args.profile)
+            out["hot_spots"] = hot_spots(args.profile, args.top)
+            for line in out["hot_spots"]:
+                print(line, file=sys.stderr)
+    if not out["notes"]:
+        del out["notes"]
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
