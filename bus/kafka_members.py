@@ -61,7 +61,8 @@ class KafkaConsumer:
 
         async def assign_then_wait(response: Any) -> Any:
             assignments = await assign(response)
-            await asyncio.sleep(delay)
+            if len(getattr(response, "members", ())) > 1:  # a group of one has no follower to wait for
+                await asyncio.sleep(delay)
             return assignments
 
         coordinator._perform_assignment = assign_then_wait  # type: ignore[union-attr]

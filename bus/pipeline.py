@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bus.base import Bus, Record
+from bus.codec import EventCodec, authenticator_for
 from bus.publish import records_of
 from bus.runner import RunnerStats, StageRunner, persist_events
 from contracts.envelope import Envelope
@@ -99,6 +100,8 @@ async def run_pipeline(
     grace_s = 0.0  # on failure the runners are cancelled at once
     try:
         await _wait_ready(runners, tasks)
+        codec = EventCodec(authenticator_for(flags))  # with QKD_ON the initial events are signed here
+        initial = [codec.seal(env) for env in initial]
         await persist_events(store, initial)
         records = records_of(initial) + list(initial_raw)
         publisher = asyncio.create_task(bus.publish_many(records), name="pipeline:initial")

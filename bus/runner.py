@@ -16,7 +16,9 @@ Failures never stop the consumer:
 * a handler that raises is retried with exponential back-off (``max_attempts``
   in all), then the input is dead-lettered as ``handler_failed``;
 * a failure to publish or persist acknowledges nothing: the batch is rewound
-  (``nack``) and retried after a back-off.
+  (``nack``) and retried after a back-off;
+* with ``QKD_ON`` an input without a valid tag is dead-lettered as
+  ``unauthenticated`` and every output is signed (``bus.codec``).
 
 Flags: the runner holds the flags in force and applies ``FlagChanged`` events
 read from ``beamline.control`` while it runs. A stage whose toggle
@@ -36,11 +38,12 @@ from datetime import datetime
 from typing import Any
 
 from bus.base import Bus, BusClosed, Consumer, Message, Reader, Record
+from bus.codec import EventCodec, authenticator_for
 from bus.dead_letters import dead_letter_event
 from bus.flag_state import DigestFn, FlagState, default_digest
 from bus.topics import CONTROL, DLQ, key_for, topic_for
 from contracts.envelope import Envelope, utc_now
-from contracts.registry import MAX_MESSAGE_BYTES, ContractError, decode, encode
+from contracts.registry import MAX_MESSAGE_BYTES, ContractError, encode
 from stages.base import NoReadSide, ReadSide, Stage, StageContext
 
 log = logging.getLogger(__name__)
@@ -132,6 +135,10 @@ class StageRunner:
         self.consumer: Consumer | None = None
         self._stopping = asyncio.Event()
         self._in_batch = False
+        self._context: StageContext | None = None
+        self._context_version = -1
+        self._codec = EventCodec()
+        self._codec_qkd: bool | None = None
 
     def stop(self) -> None:
         """Ask the runner to finish its current batch and leave its group."""
@@ -171,6 +178,7 @@ class StageRunner:
                 return
             if not batch:
                 continue
+            self._refresh_codec()  # outside the try: QKD on without a secret stops the runner
             self._in_batch = True
             try:
                 await self._handle_batch(consumer, batch)
@@ -209,19 +217,31 @@ class StageRunner:
             stats.dead_letters += outcome.dead_letter
             stats.skipped_disabled += outcome.skipped
 
+    def _refresh_codec(self) -> None:
+        qkd_on = bool(self.flags.values.get("QKD_ON"))
+        if qkd_on != self._codec_qkd:
+            self._codec = EventCodec(authenticator_for(self.flags.values))
+            self._codec_qkd = qkd_on
+
     def context(self) -> StageContext:
-        """The StageContext for the next message: flags in force, clock, read side, instance."""
-        return StageContext(
-            flags=self.flags.values,
-            flags_digest=self.flags.digest,
-            clock=self.clock,
-            reader=self.reader,
-            instance=self.instance_id,
-        )
+        """The StageContext for the next message: flags in force, clock, read side, instance.
+
+        Rebuilt only when a FlagChanged was applied (the context holds nothing else that changes).
+        """
+        if self._context is None or self._context_version != self.flags.changes:
+            self._context = StageContext(
+                flags=self.flags.values,
+                flags_digest=self.flags.digest,
+                clock=self.clock,
+                reader=self.reader,
+                instance=self.instance_id,
+            )
+            self._context_version = self.flags.changes
+        return self._context
 
     async def _process(self, message: Message) -> _Outcome:
         try:
-            envelope = decode(message.value)
+            envelope = self._codec.decode(message.value)
         except ContractError as exc:
             return self._dead_letter(message, exc.reason, str(exc), None)
         if not self.handles_disabled and not self.flags.enabled(self.stage_id):
@@ -230,7 +250,8 @@ class StageRunner:
         while True:
             attempt += 1
             try:
-                outputs = await self.stage.handle(envelope, self.context())
+                produced = await self.stage.handle(envelope, self.context())
+                outputs = [self._codec.seal(_checked(output)) for output in produced]
                 records = [_record_of(output) for output in outputs]
                 break
             except asyncio.CancelledError:
@@ -256,6 +277,7 @@ class StageRunner:
             flags_digest=self.flags.digest,
             original=original,
         )
+        letter = self._codec.seal(letter)
         log.warning("%s: dead letter (%s) from %s[%d]@%d: %s",
                     self.stage_id, reason, message.topic, message.partition, message.offset, error[:200])
         return _Outcome(persist=[letter], records=[(DLQ, message.key, encode(letter))], dead_letter=True)
@@ -268,16 +290,20 @@ class StageRunner:
                 return
             for message in messages:
                 try:
-                    envelope = decode(message.value)
+                    envelope = self._codec.decode(message.value)
                 except ContractError as exc:
-                    log.warning("%s: undecodable control message ignored: %s", self.stage_id, exc)
+                    log.warning("%s: control message ignored (%s): %s", self.stage_id, exc.reason, exc)
                     continue
                 self.flags.apply(envelope)
 
 
-def _record_of(output: Any) -> Record:
+def _checked(output: Any) -> Envelope:
     if not isinstance(output, Envelope):
         raise TypeError(f"handler returned {type(output).__name__}, not an Envelope")
+    return output
+
+
+def _record_of(output: Envelope) -> Record:
     value = encode(output)
     if len(value) > MAX_MESSAGE_BYTES:
         raise ValueError(f"output {output.event_id} ({output.type}) is {len(value)} bytes, over the message limit")

@@ -11,8 +11,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, or_, select
+from sqlalchemy import Connection, Select, String, and_, bindparam, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 
 from store.models import ENTANGLEMENTS, EVENTS
 from store.rows import utc_naive
@@ -29,6 +32,30 @@ def _as_list(values: str | Sequence[str]) -> list[str]:
     return [values] if isinstance(values, str) else list(values)
 
 
+class _Unindexed(FunctionElement[str]):
+    """A column the planner may filter on but not search by: ``+column`` on SQLite, the bare column elsewhere.
+
+    Why: a fresh SQLite store has no statistics, so for ``eid = ? AND type IN (...)
+    ORDER BY seq`` the planner prefers ``ix_events_type_seq`` (it avoids a sort) and
+    walks every event of that type — a read per handled message that grows with the
+    store (quadratic over a run). SQLite's unary ``+`` takes the term off the index.
+    """
+
+    type = String()
+    name = "unindexed"
+    inherit_cache = True
+
+
+@compiles(_Unindexed)
+def _bare_column(element: _Unindexed, compiler: SQLCompiler, **kw: object) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_Unindexed, "sqlite")
+def _plus_column(element: _Unindexed, compiler: SQLCompiler, **kw: object) -> str:
+    return "+" + compiler.process(element.clauses, **kw)
+
+
 def event_conditions(
     *,
     eid: str | None = None,
@@ -41,8 +68,15 @@ def event_conditions(
     after_seq: int | None = None,
     since: datetime | None = None,
 ) -> list[ColumnElement[bool]]:
-    """WHERE terms for the filters given (None = no filter on that field)."""
+    """WHERE terms for the filters given (None = no filter on that field).
+
+    With a selective key (eid, cell, run, event ids) the coarse ``type``/``stage``
+    filters are kept off their indexes, so the selective index is the one searched.
+    """
     terms: list[ColumnElement[bool]] = []
+    selective = any(key is not None for key in (eid, cell_id, sheet_run_id, event_ids))
+    type_column: ColumnElement[str] = _Unindexed(E.type) if selective else E.type
+    stage_column: ColumnElement[str] = _Unindexed(E.stage) if selective else E.stage
     if eid is not None:
         terms.append(E.eid == eid)
     if container_id is not None:
@@ -52,11 +86,11 @@ def event_conditions(
     if cell_id is not None:
         terms.append(E.cell_id == cell_id)
     if types is not None:
-        terms.append(E.type.in_(_as_list(types)))
+        terms.append(type_column.in_(_as_list(types)))
     if event_ids is not None:
         terms.append(E.event_id.in_(_as_list(event_ids)))
     if stage is not None:
-        terms.append(E.stage.in_(_as_list(stage)))
+        terms.append(stage_column.in_(_as_list(stage)))
     if after_seq is not None:
         terms.append(E.seq > after_seq)
     if since is not None:

@@ -54,7 +54,7 @@ function addBeam(beam) {
   const body = $("#timeline tbody");
   const row = tableRow([[beam.seq, "num"], [beam.time.slice(11, 23)], [beam.stage, "stage"], [beam.cell || ""],
                         [beam.type], [fieldText(beam.fields), "fields"]]);
-  row.className = "beam stage-" + beam.stage;
+  row.className = "beam stage-" + beam.stage + (beam.fields.allowed === false ? " denied" : "");
   row.dataset.eid = beam.eid || "";
   row.dataset.cell = beam.cell || "";
   body.insertBefore(row, body.firstChild);
@@ -268,15 +268,17 @@ function step(delta) {
   const ev = replay.events[replay.index];
   const where = ev.cell || replay.members.join(" ↔ ");
   const fields = fieldText(ev.fields);
-  $("#replay-step").textContent = `step ${replay.index + 1}/${replay.events.length} · ${ev.stage} · ${where} · ${ev.type}`
+  const box = $("#replay-step");
+  box.textContent = `step ${replay.index + 1}/${replay.events.length} · ${ev.stage} · ${where} · ${ev.type}`
     + (fields ? " · " + fields : "");
+  box.title = box.textContent;
   const items = $("#replay-events").children;
   Array.from(items).forEach((li, i) => li.classList.toggle("current", i === replay.index));
   const current = items[replay.index];
-  const box = current.closest(".scroll");
+  const list = current.closest(".scroll");
   // Keep the current step in view without scrolling the page itself.
-  if (current.offsetTop < box.scrollTop || current.offsetTop + current.offsetHeight > box.scrollTop + box.clientHeight) {
-    box.scrollTop = current.offsetTop - box.clientHeight / 2;
+  if (current.offsetTop < list.scrollTop || current.offsetTop + current.offsetHeight > list.scrollTop + list.clientHeight) {
+    list.scrollTop = current.offsetTop - list.clientHeight / 2;
   }
   highlight();
 }

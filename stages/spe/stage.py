@@ -4,7 +4,7 @@ Input: ``BeamEvent(stage=approved|vetoed)``. Everything SPE emits is a function
 of recorded events, never of arrival order:
 
 * subtree motifs are mined over the run's ingest cells (fixed once Codex has run)
-  and emitted by the first cell, in the run's order, that contains the motif;
+  and emitted by the first cell (by id) that contains the motif;
 * an EID is fused once all of its cells are decided; the fusion's id is keyed by
   its parent set, so whichever decision completes the EID, the event is the same;
 * repairs depend only on the vetoed beam itself.
@@ -80,12 +80,12 @@ class SPEStage:
     def _subtree_motifs(self, env: Envelope, ctx: StageContext, index: int) -> list[Envelope]:
         if env.payload.get("generation", 0) != 0:
             return []
-        order, motifs = self._motifs_of_run(env.sheet_run_id, ctx)
-        position = {cell: i for i, cell in enumerate(order)}
+        _, motifs = self._motifs_of_run(env.sheet_run_id, ctx)
         out = []
         for motif in motifs:
-            owner = min(motif.cells, key=lambda c: position.get(c, len(order)))
-            if owner != env.cell_id:
+            # The owner is fixed by name, not by arrival or storage order, so a re-run of one
+            # EID reports exactly the motifs the recorded run reported for it.
+            if min(motif.cells) != env.cell_id:
                 continue
             from stages.codex.printer import to_source
 
@@ -163,7 +163,10 @@ class SPEStage:
 
 
 def _emit(payload: PatternMotif, parent: Envelope, ctx: StageContext, index: int) -> Envelope:
-    return make_event(payload, stage_id="spe", index=index, parent=parent, occurred_at=ctx.now(),
+    # Keyed by the motif id alone (index 0): the same motif is the same event whichever
+    # beam reports it and wherever it falls in that beam's outputs.
+    del index
+    return make_event(payload, stage_id="spe", index=0, parent=parent, occurred_at=ctx.now(),
                       flags_digest=ctx.flags_digest, id_key=f"{payload.motif_id}")
 
 

@@ -185,3 +185,50 @@ async def test_run_pipeline_gives_up_after_its_timeout() -> None:
     with pytest.raises(PipelineError, match="not quiescent"):
         await run_pipeline([Stuck()], sheets(1), bus=MemoryBus(), store=RecordingStore(), flags=FLAGS,
                            timeout_s=0.3)
+
+
+SECRET = "ab" * 32
+
+
+async def test_with_qkd_on_unsigned_inputs_are_dead_letters_and_outputs_are_signed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from contracts.auth import Authenticator
+
+    monkeypatch.setenv("BEAMLINE_QKD_SECRET", SECRET)
+    auth = Authenticator(bytes.fromhex(SECRET))
+    bus, store = MemoryBus(), RecordingStore()
+    runner = StageRunner(ToyIngest(fanout=1), bus=bus, store=store, flags={**FLAGS, "QKD_ON": True})
+    task = await start(runner)
+    await bus.publish(SHEETS, "run-unsigned", encode(sheet("run-unsigned")))
+    forged = auth.sign(sheet("run-forged")).model_copy(update={"container_id": "elsewhere"})
+    await bus.publish(SHEETS, "run-forged", encode(forged))
+    await bus.publish(SHEETS, "run-signed", encode(auth.sign(sheet("run-signed"))))
+    await eventually(lambda: runner.stats.processed == 3)
+    runner.stop()
+    await task
+    letters = store.of_type("DeadLetter")
+    assert sorted(letter.payload["key"] for letter in letters) == ["run-forged", "run-unsigned"]
+    assert {letter.payload["reason"] for letter in letters} == {"unauthenticated"}
+    (out,) = store.beams("ingest")
+    assert out.sheet_run_id == "run-signed" and out.auth
+    auth.verify(out)  # signed by the runner with the per-EID key
+
+
+async def test_run_pipeline_signs_its_initial_events_when_qkd_is_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BEAMLINE_QKD_SECRET", SECRET)
+    store = RecordingStore()
+    result = await run_pipeline([ToyIngest(fanout=1), ToyRewrite()], sheets(3), bus=MemoryBus(), store=store,
+                                flags={**FLAGS, "QKD_ON": True})
+    assert result.dead_letters == 0 and len(store.beams("rewrite")) == 3
+    assert all(e.auth for e in store.rows.values())
+
+
+async def test_qkd_on_without_a_secret_stops_the_runner_with_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from contracts.auth import QKDConfigError
+
+    monkeypatch.delenv("BEAMLINE_QKD_SECRET", raising=False)
+    monkeypatch.delenv("BEAMLINE_QKD_SECRET_FILE", raising=False)
+    with pytest.raises(QKDConfigError, match="no secret is configured"):
+        await run_pipeline([ToyIngest()], sheets(1), bus=MemoryBus(), store=RecordingStore(),
+                           flags={**FLAGS, "QKD_ON": True})

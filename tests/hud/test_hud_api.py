@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.exceptions import StarletteDeprecationWarning
 
-from beamline.flags import resolve
+from beamline.flags import digest, resolve
 from beamline.pipeline import execute_embedded, new_run_id, submission
 from contracts.envelope import utc_now
 from contracts.payloads import FlagChanged
 from contracts.registry import make_event
 from hud.server import create_app
-from starlette.exceptions import StarletteDeprecationWarning
 from store.beam_store import BeamStore, open_store
 
 with warnings.catch_warnings():
@@ -47,7 +47,6 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
     url = f"sqlite:///{tmp_path_factory.mktemp('hud') / 'hud.db'}"
     store = open_store(url, migrate=True)
     flags = resolve(flags_file=ROOT / "flags.toml", environ={})
-    from beamline.flags import digest
 
     source = SHEET.read_text(encoding="utf-8")
     run_id = new_run_id(source, 0, "default", "hud-api-test")
