@@ -22,9 +22,10 @@ Failures never stop the consumer:
 
 Flags: the runner holds the flags in force and applies ``FlagChanged`` events
 read from ``beamline.control`` while it runs. A stage whose toggle
-``stage.<id>`` is false is not called — its inputs are persisted and
-acknowledged, nothing is produced, and ``stats.skipped_disabled`` counts them —
-unless the stage declares ``handles_disabled = True`` (SQI fails closed itself).
+``stage.<id>`` is false is not called — its inputs are acknowledged, nothing is
+forwarded or recorded, ``stats.skipped_disabled`` counts them and the first skip
+after each toggle is logged — unless the stage declares ``handles_disabled = True``
+(SQI fails closed itself).
 """
 
 from __future__ import annotations
@@ -51,7 +52,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RunnerStats:
-    """What a runner did; counted when a batch is acknowledged."""
+    """What a runner did, counted when a batch is acknowledged (a rewound batch is not counted).
+
+    ``processed``: inputs acknowledged (dead letters and skipped ones included);
+    ``outputs``: events the stage produced; ``skipped_disabled``: inputs of a disabled
+    stage; ``retries``: handler re-attempts; ``batch_failures``: batches rewound because
+    publishing or persisting failed; ``persisted``: envelopes handed to the store.
+    """
 
     processed: int = 0
     outputs: int = 0
@@ -134,19 +141,15 @@ class StageRunner:
         self.ready = asyncio.Event()
         self.consumer: Consumer | None = None
         self._stopping = asyncio.Event()
-        self._in_batch = False
         self._context: StageContext | None = None
         self._context_version = -1
         self._codec = EventCodec()
         self._codec_qkd: bool | None = None
+        self._logged_disabled = -1
 
     def stop(self) -> None:
         """Ask the runner to finish its current batch and leave its group."""
         self._stopping.set()
-
-    @property
-    def busy(self) -> bool:
-        return self._in_batch
 
     async def run(self) -> None:
         consumer = self.bus.consume(self.group, self.topics, instance_id=self.member_id)
@@ -179,7 +182,6 @@ class StageRunner:
             if not batch:
                 continue
             self._refresh_codec()  # outside the try: QKD on without a secret stops the runner
-            self._in_batch = True
             try:
                 await self._handle_batch(consumer, batch)
                 failures = 0
@@ -192,8 +194,6 @@ class StageRunner:
                             self.stage_id, len(batch), type(exc).__name__, exc)
                 await self._rewind(consumer, batch)
                 await asyncio.sleep(min(self.max_backoff_s, self.backoff_s * 2 ** (failures - 1)))
-            finally:
-                self._in_batch = False
 
     async def _rewind(self, consumer: Consumer, batch: list[Message]) -> None:
         first: dict[tuple[str, int], Message] = {}
@@ -245,7 +245,11 @@ class StageRunner:
         except ContractError as exc:
             return self._dead_letter(message, exc.reason, str(exc), None)
         if not self.handles_disabled and not self.flags.enabled(self.stage_id):
-            return _Outcome(persist=[envelope], records=[], skipped=True)
+            if self._logged_disabled != self.flags.changes:
+                self._logged_disabled = self.flags.changes
+                log.info("%s: stage disabled (flag stage.%s = false): inputs acknowledged, not processed",
+                         self.stage_id, self.stage_id)
+            return _Outcome(persist=[], records=[], skipped=True)
         attempt = 0
         while True:
             attempt += 1

@@ -78,8 +78,15 @@ class CodexStage:
 
         for group in checked.groups:
             eid = eid_for(run_id, group)
-            emit(EntanglementLink(eid=eid, members=list(group), sheet_run_id=run_id, container_id=container),
-                 eid=eid, cell_id=None)
+            # The ↔ pairs as written (a ↔ b ↔ c gives a-b and b-c), for topology analysis.
+            members = set(group)
+            pairs = sorted({
+                tuple(sorted(pair))
+                for chain in checked.sheet.entanglements if set(chain) <= members
+                for pair in zip(chain, chain[1:], strict=False)
+            })
+            emit(EntanglementLink(eid=eid, members=list(group), sheet_run_id=run_id, container_id=container,
+                                  links=[list(p) for p in pairs]), eid=eid, cell_id=None)
         for cell in checked.cells:
             eid = checked.eid_of(cell.id, run_id)
             glyph = token_glyph(cell.expr.op, cell.expr.value)

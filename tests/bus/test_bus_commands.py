@@ -156,3 +156,32 @@ def wait_for_line(process: subprocess.Popen[str], text: str, required: bool = Tr
                 raise AssertionError(f"process exited ({process.wait()}) before printing {text!r}")
             if text in line:
                 return True
+
+
+@pytest.mark.kafka
+def test_the_mock_broker_script_serves_every_topic_until_sigterm() -> None:
+    script = Path(__file__).resolve().parents[2] / "scripts" / "kafka_mock_broker.py"
+    broker = subprocess.Popen([sys.executable, str(script), "--partitions", "2"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert broker.stdout is not None
+        bootstrap = broker.stdout.readline().strip()
+        assert bootstrap.startswith("127.0.0.1:")
+
+        async def round_trip() -> tuple[list[Message], int]:
+            bus = KafkaBus(bootstrap=bootstrap, provision=())
+            await bus.start()
+            try:
+                await bus.publish("beamline.basin", "c1", b"hello")
+                async with bus.read(["beamline.basin"], start="earliest") as reader:
+                    got = await reader.getmany(10, 2.0)
+                return got, len(await bus.partitions_of(["beamline.dlq"]))
+            finally:
+                await bus.stop()
+
+        got, dlq_partitions = asyncio.run(round_trip())
+        assert [m.value for m in got] == [b"hello"] and dlq_partitions == 2
+    finally:
+        broker.send_signal(signal.SIGTERM)
+        _, err = broker.communicate(timeout=20)
+    assert broker.returncode == 0, err

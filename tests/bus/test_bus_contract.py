@@ -15,7 +15,7 @@ from collections import defaultdict
 import orjson
 from bus_fakes import RecordingStore, ToyIngest, ToyRewrite, eventually, sheet, sheets
 
-from bus.base import Bus, Message
+from bus.base import Bus, Consumer, Message, Reader
 from bus.pipeline import run_pipeline
 from bus.runner import StageRunner
 from bus.topics import CODEX, DLQ, SHEETS
@@ -41,6 +41,12 @@ async def settled(bus: Bus, runner: StageRunner) -> None:
 
 async def _zero(bus: Bus, runner: StageRunner) -> bool:
     return await bus.lag(runner.group, runner.topics) == 0
+
+
+async def test_the_driver_implements_the_protocol(bus: Bus) -> None:
+    assert isinstance(bus, Bus)
+    assert isinstance(bus.consume("g", [SHEETS]), Consumer)
+    assert isinstance(bus.read([SHEETS]), Reader)
 
 
 async def test_messages_of_one_key_arrive_in_publish_order(bus: Bus) -> None:
