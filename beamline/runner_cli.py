@@ -21,7 +21,7 @@ def run_sheet(
 ) -> RunSummary:
     from beamline import flags as flag_config
     from beamline.commands_core import current_flags
-    from beamline.pipeline import execute_embedded, submission
+    from beamline.pipeline import submission
     from beamline.storeutil import open_configured_store
 
     flags = {**current_flags(), **(extra_flags or {})}

@@ -82,7 +82,7 @@ def render_events_md() -> str:
 
 def _type_text(prop: dict[str, Any]) -> str:
     if "$ref" in prop:
-        return prop["$ref"].rsplit("/", 1)[-1]
+        return str(prop["$ref"]).rsplit("/", 1)[-1]
     if "anyOf" in prop:
         return " \\| ".join(_type_text(p) for p in prop["anyOf"])
     if "enum" in prop:

@@ -80,7 +80,7 @@ def smaller_dt(node: Node, cfl: float) -> Node:
     def patch(n: Node) -> Node:
         if n.op == "evolve":
             steps, init, body = n.args
-            new_steps = int(math.ceil(float(steps.value or 0) / factor))  # type: ignore[arg-type]
+            new_steps = int(math.ceil(float(steps.value or 0) / factor))
             return n.replace(args=(num(new_steps), init, _scale_diffusion(body, factor)))
         return n
 

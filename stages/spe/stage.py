@@ -81,7 +81,7 @@ class SPEStage:
         if env.payload.get("generation", 0) != 0:
             return []
         _, motifs = self._motifs_of_run(env.sheet_run_id, ctx)
-        out = []
+        out: list[Envelope] = []
         for motif in motifs:
             # The owner is fixed by name, not by arrival or storage order, so a re-run of one
             # EID reports exactly the motifs the recorded run reported for it.
