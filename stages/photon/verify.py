@@ -87,7 +87,9 @@ class Verification:
 
 
 def verification_grid(grid: GridSpec) -> GridSpec:
-    """``grid`` itself when small; else the same box (N·h per axis) and boundary on fewer points."""
+    """``grid`` itself when small; else the same boundary on at most 64 (2-D) / 16 (3-D) points per
+    axis, the spacing scaled so the first axis keeps its box length N·h (and the time axis, capped
+    at MAX_TIME_STEPS steps, its duration)."""
     per_axis = {1: MAX_VERIFY_POINTS, 2: 64, 3: 16}[grid.rank]
     steps = grid.time_steps
     if grid.points <= MAX_VERIFY_POINTS and (steps is None or steps <= MAX_TIME_STEPS):
@@ -121,7 +123,7 @@ def tolerance_for(rule_names: Sequence[str], grid: GridSpec) -> float:
 
 
 class VerificationCache:
-    """Bounded LRU of verification results keyed by (original key, normal key, grid, k)."""
+    """Bounded LRU of verification results keyed by (original key, normal key, grid, k, rules)."""
 
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
@@ -156,7 +158,9 @@ def verify(
 ) -> Verification:
     """Check ``normal`` against ``original`` on k inputs (module docstring); cached when ``cache`` is given."""
     keys = KeyCache()
-    cache_key = "|".join([keys.key(original), keys.key(normal), keys.text(Node("str", value=repr(grid))), str(k)])
+    # The steps' rule names set the tolerance, so they are part of what was checked.
+    rules = hashlib.blake2b(",".join(s.rule for s in steps).encode(), digest_size=8).hexdigest()
+    cache_key = "|".join([keys.key(original), keys.key(normal), repr(grid), str(k), rules])
     if cache is not None:
         hit = cache.get(cache_key)
         if hit is not None:
