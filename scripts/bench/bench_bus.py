@@ -1,7 +1,7 @@
 """P3 — the bus drivers against raw aiokafka, side by side on the same mock broker.
 
 For N small events (SheetSubmitted envelopes of ~300 bytes) it times, each in a
-fresh librdkafka mock cluster (or a fresh memory bus):
+round's fresh librdkafka mock cluster (or a fresh memory bus):
 
 * ``raw_aiokafka``    produce N with an idempotent AIOKafkaProducer, consume N in a
                       group with manual commits per batch — the floor;
@@ -14,7 +14,8 @@ Figures are medians of ``--runs`` runs; ratios are events/s of a mode over the
 raw aiokafka events/s in the same run. Events are counted as in P1: messages
 moved (driver and raw modes: N), events persisted (pipeline modes: N inputs + N
 outputs). The store is a counter (this measures the bus and the runner, not
-SQLite). Prints one JSON object on the last line; asserts nothing.
+SQLite). Every mode checks that each message came back exactly once (the pipeline:
+N outputs, 2N events persisted). Prints one JSON object on the last line.
 
     .venv/bin/python scripts/bench/bench_bus.py                  # 100,000 events, 5 runs
     .venv/bin/python scripts/bench/bench_bus.py --events 20000 --runs 3
@@ -24,10 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
-import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -39,13 +36,14 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
+from benchlib import check, emit, machine, spread  # noqa: E402
 
 from bus.base import Bus  # noqa: E402
 from bus.kafka import KafkaBus  # noqa: E402
 from bus.kafka_mock import MockCluster  # noqa: E402
 from bus.memory import MemoryBus  # noqa: E402
 from bus.pipeline import run_pipeline  # noqa: E402
-from bus.topics import SHEETS  # noqa: E402
+from bus.topics import ALL_TOPICS, SHEETS  # noqa: E402
 from contracts.envelope import Envelope  # noqa: E402
 from contracts.payloads import BeamEvent, SheetSubmitted  # noqa: E402
 from contracts.registry import encode, make_event  # noqa: E402
@@ -78,58 +76,76 @@ class PassThrough:
 
 
 class CountingStore:
+    """Keeps the ids it was given: writes of an id already held count as redundant (the real
+    store skips them with ON CONFLICT DO NOTHING, after paying for the round trip)."""
+
     def __init__(self) -> None:
-        self.count = 0
+        self.writes = 0
+        self.ids: set[str] = set()
 
     def persist_beam_events(self, events: list[Envelope]) -> int:
-        self.count += len(events)
-        return len(events)
+        self.writes += len(events)
+        before = len(self.ids)
+        self.ids.update(e.event_id for e in events)
+        return len(self.ids) - before
 
 
+PERSIST_WRITES: dict[str, float] = {}  # persist calls per input event, by bus (reported)
 KAFKA = {"provision": (), "session_timeout_ms": 6000, "heartbeat_interval_ms": 500}
+
+
+RAW_TOPIC, DRIVER_TOPIC = "bench.raw", "bench.driver"
+
+
+def check_received(mode: str, keys: list[str | None], values: list[tuple[str, bytes]]) -> None:
+    """Every message sent came back exactly once."""
+    check(len(keys) == len(values) and sorted(k or "" for k in keys) == sorted(k for k, _ in values),
+          f"{mode}: received {len(keys)} messages ({len(set(keys))} distinct keys) for {len(values)} sent")
 
 
 async def raw_aiokafka(bootstrap: str, values: list[tuple[str, bytes]]) -> None:
     """Produce N (idempotent, acks=all) while a group member consumes them with a commit per batch."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=2,
                                 max_batch_size=256 * 1024)
-    consumer = AIOKafkaConsumer(SHEETS, bootstrap_servers=bootstrap, group_id="raw", enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(RAW_TOPIC, bootstrap_servers=bootstrap, group_id="raw", enable_auto_commit=False,
                                 auto_offset_reset="earliest", fetch_max_wait_ms=50)
     await producer.start()
     await consumer.start()
 
     async def produce() -> None:
-        pending = [await producer.send(SHEETS, value=v, key=k.encode()) for k, v in values]
+        pending = [await producer.send(RAW_TOPIC, value=v, key=k.encode()) for k, v in values]
         await asyncio.gather(*pending)
 
     try:
         producing = asyncio.create_task(produce())
-        received = 0
-        while received < len(values):
+        keys: list[str | None] = []
+        while len(keys) < len(values):
             batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
             for tp, records in batches.items():
-                received += len(records)
+                keys += [r.key.decode() if r.key else None for r in records]
                 await consumer.commit({tp: records[-1].offset + 1})
         await producing
     finally:
         await consumer.stop()
         await producer.stop()
+    check_received("raw_aiokafka", keys, values)
 
 
 async def through_driver(bus: Bus, values: list[tuple[str, bytes]]) -> None:
     """The same through a bus driver: publish_many while a group member consumes and acks per batch."""
     await bus.start()
+    keys: list[str | None] = []
     try:
-        async with bus.consume("driver", [SHEETS]) as consumer:
-            producing = asyncio.create_task(bus.publish_many([(SHEETS, k, v) for k, v in values]))
-            received = 0
-            while received < len(values):
+        async with bus.consume("driver", [DRIVER_TOPIC]) as consumer:
+            producing = asyncio.create_task(bus.publish_many([(DRIVER_TOPIC, k, v) for k, v in values]))
+            while len(keys) < len(values):
                 batch = await consumer.getmany(5000, 1.0)
-                received += len(batch)
+                keys += [m.key for m in batch]
                 await consumer.ack_many(batch)
             await producing
     finally:
         await bus.stop()
+    check_received(f"{bus.name}_driver", keys, values)
 
 
 async def through_pipeline(bus: Bus, events: list[Envelope]) -> None:
@@ -137,9 +153,13 @@ async def through_pipeline(bus: Bus, events: list[Envelope]) -> None:
     try:
         result = await run_pipeline([PassThrough()], events, bus=bus, store=store, flags={}, flags_digest="bench",
                                     runner_options={"max_batch": 1000, "follow_control": False})
-        assert result.outputs == {"codex": len(events)}, result
     finally:
         await bus.stop()
+    check(result.outputs == {"codex": len(events)}, f"{bus.name} pipeline outputs {result.outputs}, expected "
+          f"{len(events)}")
+    check(len(store.ids) == 2 * len(events) and store.ids.issuperset(e.event_id for e in events),
+          f"{bus.name} pipeline persisted {len(store.ids)} distinct events, expected {2 * len(events)}")
+    PERSIST_WRITES[bus.name] = store.writes / len(events)
 
 
 def timed(run: Callable[[], Awaitable[None]]) -> float:
@@ -148,17 +168,20 @@ def timed(run: Callable[[], Awaitable[None]]) -> float:
     return time.perf_counter() - started
 
 
-def one_round(events: list[Envelope], values: list[tuple[str, bytes]]) -> dict[str, float]:
-    """Seconds per mode for one round; each Kafka mode gets a fresh mock cluster."""
+def one_round(events: list[Envelope], values: list[tuple[str, bytes]], rotation: int) -> dict[str, float]:
+    """Seconds per mode for one round. The three Kafka modes share one fresh mock cluster (each on
+    its own topic and group); their order rotates from round to round so none always goes first."""
     seconds: dict[str, float] = {}
     kafka_modes: dict[str, Callable[[str], Callable[[], Awaitable[None]]]] = {
         "raw_aiokafka": lambda bs: lambda: raw_aiokafka(bs, values),
         "kafka_driver": lambda bs: lambda: through_driver(KafkaBus(bootstrap=bs, **KAFKA), values),
         "kafka_pipeline": lambda bs: lambda: through_pipeline(KafkaBus(bootstrap=bs, **KAFKA), events),
     }
-    for mode, make in kafka_modes.items():
-        with MockCluster(initial_rebalance_delay_ms=0) as cluster:
-            seconds[mode] = timed(make(cluster.bootstrap))
+    order = list(kafka_modes)
+    order = order[rotation % 3:] + order[:rotation % 3]
+    with MockCluster(initial_rebalance_delay_ms=0, topics=(*ALL_TOPICS, RAW_TOPIC, DRIVER_TOPIC)) as cluster:
+        for mode in order:
+            seconds[mode] = timed(kafka_modes[mode](cluster.bootstrap))
     seconds["memory_driver"] = timed(lambda: through_driver(MemoryBus(), values))
     seconds["memory_pipeline"] = timed(lambda: through_pipeline(MemoryBus(), events))
     return seconds
@@ -178,30 +201,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     events = small_events(args.events)
     values = [(e.sheet_run_id, encode(e)) for e in events]
-    rounds = [one_round(events, values) for _ in range(args.runs)]
+    rounds = []
+    for run in range(args.runs):
+        rounds.append(one_round(events, values, run))
+        print(f"round {run + 1}/{args.runs}: " + ", ".join(f"{m} {v:.2f}s" for m, v in rounds[-1].items()),
+              file=sys.stderr, flush=True)
     modes = list(rounds[0])
     count = {mode: args.events * (2 if mode.endswith("pipeline") else 1) for mode in modes}
-    median_s = {mode: statistics.median(r[mode] for r in rounds) for mode in modes}
-    per_s = {mode: count[mode] / median_s[mode] for mode in modes}
-    ratio_per_round = {
-        mode: statistics.median((count[mode] / r[mode]) / (args.events / r["raw_aiokafka"]) for r in rounds)
-        for mode in modes if mode != "raw_aiokafka"
-    }
     report = {
-        "benchmark": "bus",
-        "events": args.events,
-        "runs": args.runs,
+        "benchmark": "bus", "events": args.events, "runs": args.runs, "checked": True,
         "event_bytes": round(sum(len(v) for _, v in values) / len(values)),
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
-                    "aiokafka": version("aiokafka"), "librdkafka": version("confluent-kafka")},
+        "machine": {**machine(), "aiokafka": version("aiokafka"), "librdkafka": version("confluent-kafka")},
         "events_counted": count,
-        "median_s": {m: round(v, 3) for m, v in median_s.items()},
-        "events_per_s": {m: round(v) for m, v in per_s.items()},
-        "ratio_vs_raw_aiokafka": {m: round(v, 3) for m, v in ratio_per_round.items()},
-        "P3_kafka_pipeline_vs_raw": round(ratio_per_round["kafka_pipeline"], 3),
+        "seconds": {m: spread((r[m] for r in rounds), 3) for m in modes},
+        "events_per_s": {m: spread((count[m] / r[m] for r in rounds), 0) for m in modes},
+        # Each round's mode against that round's raw aiokafka (same cluster, minutes apart at most).
+        "ratio_vs_raw_aiokafka": {
+            m: spread(((count[m] / r[m]) / (args.events / r["raw_aiokafka"]) for r in rounds), 3)
+            for m in modes if m != "raw_aiokafka"
+        },
+        "persist_writes_per_input": PERSIST_WRITES,
         "P3_target": 0.5,
     }
-    print(json.dumps(report))
+    emit(report)
     return report
 
 

@@ -14,7 +14,9 @@ P5: 64 same-structure cells (u + dt·∇·(k∇u), random(seed) inputs, ``--cell
   and events included on both sides).
 P6: the same sheet twice through the stage: compiles during the second run, counted by
   the compile cache and by JAX's own backend-compile events.
-Prints one JSON object on the last line; asserts nothing.
+Checks before timing: QWave's values equal the NumPy reference's (relative 1e-3, fp32 vs
+fp64), vmapped values equal one-by-one values, the second P6 run gives the first's values.
+Prints one JSON object on the last line.
 
     .venv/bin/python scripts/bench/bench_qwave.py [--runs 5] [--cell-size 64]
 """
@@ -22,9 +24,6 @@ Prints one JSON object on the last line; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -33,6 +32,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import numpy as np  # noqa: E402
+from benchlib import check, emit, machine, spread  # noqa: E402
 
 from contracts.payloads import BeamEvent  # noqa: E402
 from contracts.registry import make_event  # noqa: E402
@@ -48,13 +50,47 @@ from stages.qwave.stage import QWaveStage  # noqa: E402
 FP32 = PrecisionPlan.uniform("fp32")
 
 
-def median_time(fn: Callable[[], Any], runs: int) -> float:
+def times(fn: Callable[[], Any], runs: int) -> list[float]:
     samples = []
     for _ in range(runs):
         started = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+    return samples
+
+
+def median_time(fn: Callable[[], Any], runs: int) -> float:
+    return statistics.median(times(fn, runs))
+
+
+def check_close(ours: Any, reference: Any, what: str, tolerance: float = 1e-3) -> float:
+    """QWave's value (fp32) against the reference's (fp64): same shape, max error ≤ tolerance × scale."""
+    a, b = np.asarray(ours, dtype=np.complex128), np.asarray(reference, dtype=np.complex128)
+    check(a.shape == b.shape, f"{what}: shape {a.shape} differs from the reference's {b.shape}")
+    check(bool(np.all(np.isfinite(a))), f"{what}: non-finite values")
+    error = float(np.max(np.abs(a - b))) / max(1.0, float(np.max(np.abs(b))))
+    check(error <= tolerance, f"{what}: relative error {error:.2e} above {tolerance:.0e}")
+    return error
+
+
+def observables_of(outputs: list[list[Any]]) -> list[dict[str, Any]]:
+    """The observables every output BeamEvent reports, per input beam, in order."""
+    return [{e.cell_id: e.payload.get("result", {}).get("observables") for e in events if e.type == "BeamEvent"}
+            for events in outputs]
+
+
+def check_same_observables(a: list[list[Any]], b: list[list[Any]], what: str) -> None:
+    left, right = observables_of(a), observables_of(b)
+    check(len(left) == len(right) and all(left), f"{what}: {len(left)} vs {len(right)} outputs")
+    for x, y in zip(left, right, strict=True):
+        check(x.keys() == y.keys(), f"{what}: different cells {sorted(x)} vs {sorted(y)}")
+        for cell in x:
+            for name, value in (x[cell] or {}).items():
+                other = (y[cell] or {}).get(name)
+                if isinstance(value, float) and isinstance(other, float):
+                    check(abs(value - other) <= 1e-4 * max(1.0, abs(value)), f"{what}: {cell}.{name} {value} vs {other}")
+                else:
+                    check(value == other, f"{what}: {cell}.{name} {value!r} vs {other!r}")
 
 
 def heat_case() -> tuple[Node, GridSpec]:
@@ -83,24 +119,28 @@ def p4(runs: int) -> dict[str, Any]:
         values = evaluate_inputs(program, grid, seed=0)
         bindings = {slot_name(i): v for i, v in enumerate(values)}
         _, _, compile_s = compile_program(program, grid, FP32, values)
-        run_program(program, grid, FP32, values)  # warm
-        qwave = median_time(lambda p=program, g=grid, v=values: run_program(p, g, FP32, v), runs)
-        numpy_ref = median_time(lambda n=program.structure, g=grid, b=bindings: evaluate(n, g, b), runs)
+        warm = run_program(program, grid, FP32, values)
+        error = check_close(warm.value, evaluate(program.structure, grid, bindings), f"P4 {name}")
+        qwave = times(lambda p=program, g=grid, v=values: run_program(p, g, FP32, v), runs)
+        numpy_ref = times(lambda n=program.structure, g=grid, b=bindings: evaluate(n, g, b), runs)
 
-        def end_to_end(n: Node = node, g: GridSpec = grid) -> None:
+        def end_to_end(n: Node = node, g: GridSpec = grid) -> Any:
             prog = split_inputs(n)
-            run_program(prog, g, FP32, evaluate_inputs(prog, g, seed=0))
+            return run_program(prog, g, FP32, evaluate_inputs(prog, g, seed=0)).value
 
-        qwave_e2e = median_time(end_to_end, runs)
-        numpy_e2e = median_time(lambda n=node, g=grid: evaluate(n, g), runs)
+        check_close(end_to_end(), evaluate(node, grid), f"P4 {name} end to end")
+        qwave_e2e = times(end_to_end, runs)
+        numpy_e2e = times(lambda n=node, g=grid: evaluate(n, g), runs)
         out[name] = {
-            "grid": list(grid.shape), "compile_s": round(compile_s, 3),
-            "compute": {"qwave_ms": qwave * 1e3, "numpy_ms": numpy_ref * 1e3, "speedup": numpy_ref / qwave},
-            "end_to_end": {"qwave_ms": qwave_e2e * 1e3, "numpy_ms": numpy_e2e * 1e3,
-                           "speedup": numpy_e2e / qwave_e2e},
+            "grid": list(grid.shape), "compile_s": round(compile_s, 3), "max_relative_error": error,
+            "compute": {"qwave_ms": spread(t * 1e3 for t in qwave), "numpy_ms": spread(t * 1e3 for t in numpy_ref),
+                        "speedup": spread(n / q for n, q in zip(numpy_ref, qwave, strict=True))},
+            "end_to_end": {"qwave_ms": spread(t * 1e3 for t in qwave_e2e),
+                           "numpy_ms": spread(t * 1e3 for t in numpy_e2e),
+                           "speedup": spread(n / q for n, q in zip(numpy_e2e, qwave_e2e, strict=True))},
         }
-    out["median_compute_speedup"] = statistics.median(out[n]["compute"]["speedup"] for n in ("heat", "evolve",
-                                                                                               "outer"))
+    out["median_compute_speedup"] = statistics.median(out[n]["compute"]["speedup"]["median"]
+                                                      for n in ("heat", "evolve", "outer"))
     return out
 
 
@@ -135,27 +175,34 @@ def executables(runs: int, size: int, count: int) -> dict[str, Any]:
     node, grid = small_cell(size)
     program = split_inputs(node)
     members = [evaluate_inputs(program, grid, seed=s) for s in range(count)]
-    run_batch(program, grid, FP32, members)
-    run_program(program, grid, FP32, members[0])
-    vmapped = median_time(lambda: run_batch(program, grid, FP32, members), runs)
-    looped = median_time(lambda: [run_program(program, grid, FP32, m) for m in members], runs)
-    return {"grid": [size, size], "vmapped_ms": vmapped * 1e3, "loop_ms": looped * 1e3, "speedup": looped / vmapped}
+    batch = run_batch(program, grid, FP32, members)
+    single = [run_program(program, grid, FP32, m) for m in members]
+    check(len(batch) == count, f"P5 {size}²: {len(batch)} batch results for {count} cells")
+    for i, (b, one) in enumerate(zip(batch, single, strict=True)):
+        check_close(b.value, one.value, f"P5 {size}² cell {i}: vmapped vs one by one", tolerance=1e-5)
+    vmapped = times(lambda: run_batch(program, grid, FP32, members), runs)
+    looped = times(lambda: [run_program(program, grid, FP32, m) for m in members], runs)
+    return {"grid": [size, size], "vmapped_ms": spread(t * 1e3 for t in vmapped),
+            "loop_ms": spread(t * 1e3 for t in looped),
+            "speedup": spread(loop / v for loop, v in zip(looped, vmapped, strict=True))}
 
 
 def p5(runs: int, size: int, count: int = 64) -> dict[str, Any]:
     node, grid = small_cell(size)
     stage = QWaveStage()
     batch = beams(node, grid, count, "p5")
-    stage.process(batch, context(True))
-    stage.process(batch[:1], context(False))
-    stage_vmapped = median_time(lambda: stage.process(batch, context(True)), runs)
-    stage_looped = median_time(lambda: [stage.process([b], context(False)) for b in batch], runs)
+    vmapped_out = stage.process(batch, context(True))
+    looped_out = [stage.process([b], context(False))[0] for b in batch]
+    check_same_observables(vmapped_out, looped_out, "P5 stage: PHASE10 batch vs one call per beam")
+    stage_vmapped = times(lambda: stage.process(batch, context(True)), runs)
+    stage_looped = times(lambda: [stage.process([b], context(False)) for b in batch], runs)
     return {
         "cells": count, "grid": [size, size],
         "executables": executables(runs, size, count),
         "executables_by_size": [executables(runs, s, count) for s in (16, 32, 128) if s != size],
-        "stage": {"vmapped_ms": stage_vmapped * 1e3, "loop_ms": stage_looped * 1e3,
-                  "speedup": stage_looped / stage_vmapped},
+        "stage": {"vmapped_ms": spread(t * 1e3 for t in stage_vmapped),
+                  "loop_ms": spread(t * 1e3 for t in stage_looped),
+                  "speedup": spread(loop / v for loop, v in zip(stage_looped, stage_vmapped, strict=True))},
     }
 
 
@@ -171,19 +218,25 @@ def p6() -> dict[str, Any]:
     stage = QWaveStage()
     sheet = [(n, g) for n, g in (heat_case(), outer_case(), small_cell(32))]
 
-    def run_sheet(run_id: str) -> None:
+    def run_sheet(run_id: str) -> list[list[Any]]:
+        outputs: list[list[Any]] = []
         for i, (node, grid) in enumerate(sheet):
-            stage.process(beams(node, grid, 4, f"{run_id}-{i}"), context(True))
+            outputs += stage.process(beams(node, grid, 4, f"{run_id}-{i}"), context(True))
+        return outputs
 
     first_before = cache_stats()
-    run_sheet("first")
+    first = run_sheet("first")
     between = cache_stats()
     jax.monitoring.register_event_duration_secs_listener(listener)
     try:
-        run_sheet("second")
+        second = run_sheet("second")
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)
     after = cache_stats()
+    # The counters must be able to see a compile (else "0 recompiles" is vacuous), and the
+    # second run must give the first run's values.
+    check(between.compiles - first_before.compiles > 0, "P6: the first run counted no compile")
+    check_same_observables(first, second, "P6: second run vs first run")
     return {
         "first_run_compiles": between.compiles - first_before.compiles,
         "second_run_compiles": after.compiles - between.compiles,
@@ -203,16 +256,14 @@ def main() -> None:
     args = parser.parse_args()
     import jax
 
-    result = {
-        "bench": "qwave",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "jax": jax.__version__,
-                    "device": str(jax.devices()[0])},
+    emit({
+        "bench": "qwave", "checked": True,
+        "machine": {**machine(), "jax": jax.__version__, "device": str(jax.devices()[0])},
         "runs": args.runs,
         "P4": p4(args.runs),
         "P5": p5(args.runs, args.cell_size),
         "P6": p6(),
-    }
-    print(json.dumps(result, indent=None, default=float))
+    })
 
 
 if __name__ == "__main__":
