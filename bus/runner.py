@@ -1,7 +1,9 @@
 """The stage runner: hosts one stage object on any bus.
 
 For each batch of input messages the runner decodes each message (upcasting old
-versions), calls ``stage.handle(envelope, ctx)``, then — in this order —
+versions), calls ``stage.handle(envelope, ctx)`` — or, for a stage that declares
+``handle_batch(envelopes, ctx)``, calls that once with every decoded input of the
+batch (see "Batches" below) — then — in this order —
 publishes every output to ``topic_for(output)`` keyed by ``key_for(output)``,
 persists the inputs and outputs (``store.persist_beam_events``, one call per
 batch), and only then acknowledges the inputs. A crash anywhere before the ack
@@ -26,6 +28,9 @@ read from ``beamline.control`` while it runs. A stage whose toggle
 forwarded or recorded, ``stats.skipped_disabled`` counts them and the first skip
 after each toggle is logged — unless the stage declares ``handles_disabled = True``
 (SQI fails closed itself).
+
+Batch-capable stages (``handle_batch``, ``batch_wait_s``) and deferring stages
+(``BeamEvent(stage="deferred")``, ``watches_backlog``, ``ctx.deferrals``): see ``bus.batches``.
 """
 
 from __future__ import annotations
@@ -34,11 +39,12 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from bus.base import Bus, BusClosed, Consumer, Message, Reader, Record
+from bus.batches import BatchHandler, Outcome, call_batch, read_backlog, retry_after, widen
 from bus.codec import EventCodec, authenticator_for
 from bus.dead_letters import dead_letter_event
 from bus.flag_state import DigestFn, FlagState, default_digest
@@ -57,7 +63,9 @@ class RunnerStats:
     ``processed``: inputs acknowledged (dead letters and skipped ones included);
     ``outputs``: events the stage produced; ``skipped_disabled``: inputs of a disabled
     stage; ``retries``: handler re-attempts; ``batch_failures``: batches rewound because
-    publishing or persisting failed; ``persisted``: envelopes handed to the store.
+    publishing or persisting failed; ``persisted``: envelopes handed to the store;
+    ``batch_calls``: ``handle_batch`` calls that succeeded; ``deferrals``: inputs the
+    stage deferred (each retry counted).
     """
 
     processed: int = 0
@@ -67,15 +75,8 @@ class RunnerStats:
     retries: int = 0
     batch_failures: int = 0
     persisted: int = 0
-
-
-@dataclass
-class _Outcome:
-    persist: list[Envelope]
-    records: list[Record]
-    outputs: int = 0
-    dead_letter: bool = False
-    skipped: bool = False
+    batch_calls: int = 0
+    deferrals: int = 0
 
 
 def group_for(stage_id: str) -> str:
@@ -137,6 +138,13 @@ class StageRunner:
         self.clock = clock
         self.handles_disabled = bool(getattr(stage, "handles_disabled", False))
         self.reader: ReadSide = store if callable(getattr(store, "events", None)) else NoReadSide()
+        handler = getattr(stage, "handle_batch", None)
+        self.batch_handler: BatchHandler | None = handler if callable(handler) else None
+        self.batch_wait_s = float(getattr(stage, "batch_wait_s", 0.0) or 0.0)
+        self.watches: dict[str, tuple[str, ...]] = {
+            k: tuple(v) for k, v in dict(getattr(stage, "watches_backlog", None) or {}).items()
+        }
+        self._lag_unavailable: set[str] = set()
         self.stats = RunnerStats()
         self.ready = asyncio.Event()
         self.consumer: Consumer | None = None
@@ -177,6 +185,8 @@ class StageRunner:
         while not self._stopping.is_set():
             try:
                 batch = await consumer.getmany(self.max_batch, self.poll_timeout_s)
+                if batch and self.batch_wait_s > 0:
+                    batch += await widen(consumer, len(batch), self.max_batch, self.batch_wait_s)
             except BusClosed:
                 return
             if not batch:
@@ -203,19 +213,88 @@ class StageRunner:
             await consumer.nack(message)
 
     async def _handle_batch(self, consumer: Consumer, batch: list[Message]) -> None:
-        outcomes = [await self._process(message) for message in batch]
-        records = [record for outcome in outcomes for record in outcome.records]
-        persist = [event for outcome in outcomes for event in outcome.persist]
-        await self.bus.publish_many(records)
-        await persist_events(self.store, persist)
+        ctx = await self.batch_context()
+        outcomes = await self._outcomes(batch, ctx)
+        await self._deliver(outcomes)
+        retried, deferrals = await self._retry_deferred(outcomes)
         await consumer.ack_many(batch)
         stats = self.stats
         stats.processed += len(batch)
-        stats.persisted += len(persist)
-        for outcome in outcomes:
+        stats.deferrals += deferrals
+        for outcome in outcomes + retried:
+            stats.persisted += len(outcome.persist)
             stats.outputs += outcome.outputs
             stats.dead_letters += outcome.dead_letter
             stats.skipped_disabled += outcome.skipped
+
+    async def _deliver(self, outcomes: Sequence[Outcome]) -> None:
+        await self.bus.publish_many([record for outcome in outcomes for record in outcome.records])
+        await persist_events(self.store, [event for outcome in outcomes for event in outcome.persist])
+
+    async def _outcomes(self, batch: list[Message], ctx: StageContext) -> list[Outcome]:
+        """One outcome per message: batch handler first (when declared), one by one otherwise."""
+        early: dict[int, Outcome] = {}
+        ready: list[tuple[int, Message, Envelope]] = []
+        for i, message in enumerate(batch):
+            admitted = self._admit(message)
+            if isinstance(admitted, Outcome):
+                early[i] = admitted
+            else:
+                ready.append((i, message, admitted))
+        produced = None
+        if ready and self.batch_handler is not None:
+            produced = await call_batch(self.batch_handler, [e for _, _, e in ready], ctx, self.stage_id)
+            self.stats.batch_calls += produced is not None
+        for position, (i, message, envelope) in enumerate(ready):
+            sealed = self._sealed(message, envelope, produced[position]) if produced is not None else None
+            early[i] = sealed or await self._handle_one(message, envelope, ctx)
+        return [early[i] for i in range(len(batch))]
+
+    def _sealed(self, message: Message, envelope: Envelope, produced: Sequence[Any]) -> Outcome | None:
+        """The outcome of outputs a batch call produced for one input; None if they cannot be sent."""
+        try:
+            return self._outcome_of(message, envelope, produced, persist_input=True)
+        except Exception as exc:  # noqa: BLE001 - this input alone is retried one by one
+            log.warning("%s: batch outputs of %s unusable (%s: %s); handling it alone",
+                        self.stage_id, envelope.event_id, type(exc).__name__, exc)
+            return None
+
+    def _outcome_of(self, message: Message, envelope: Envelope, produced: Sequence[Any], *,
+                    persist_input: bool, deferrals: int = 0) -> Outcome:
+        outputs = [self._codec.seal(_checked(output)) for output in produced]
+        records = [_record_of(output) for output in outputs]
+        return Outcome(persist=[envelope, *outputs] if persist_input else outputs, records=records,
+                        outputs=len(outputs), retry_after_s=retry_after(outputs), message=message,
+                        envelope=envelope, deferrals=deferrals)
+
+    async def _retry_deferred(self, outcomes: list[Outcome]) -> tuple[list[Outcome], int]:
+        """Handle deferred inputs again after their back-off until none is deferred (module docstring)."""
+        retried: list[Outcome] = []
+        deferrals = 0
+        waiting = [o for o in outcomes if o.retry_after_s is not None]
+        while waiting:
+            deferrals += len(waiting)
+            await asyncio.sleep(max(o.retry_after_s or 0.0 for o in waiting))
+            ctx = await self.batch_context()
+            fresh = []
+            for outcome in waiting:
+                assert outcome.message is not None and outcome.envelope is not None
+                count = outcome.deferrals + 1
+                fresh.append(await self._handle_one(outcome.message, outcome.envelope,
+                                                    replace(ctx, deferrals=count), persist_input=False))
+            await self._deliver(fresh)
+            retried += fresh
+            waiting = [o for o in fresh if o.retry_after_s is not None]
+        return retried, deferrals
+
+    async def batch_context(self) -> StageContext:
+        """``context()`` plus the backlog of the stages this stage watches, read now."""
+        ctx = self.context()
+        if not self.watches:
+            return ctx
+        backlog = await read_backlog(self.bus, self.watches, unavailable=self._lag_unavailable,
+                                     reader=self.stage_id)
+        return replace(ctx, backlog=backlog)
 
     def _refresh_codec(self) -> None:
         qkd_on = bool(self.flags.values.get("QKD_ON"))
@@ -239,7 +318,8 @@ class StageRunner:
             self._context_version = self.flags.changes
         return self._context
 
-    async def _process(self, message: Message) -> _Outcome:
+    def _admit(self, message: Message) -> Envelope | Outcome:
+        """The decoded input, or its final outcome (dead letter, skipped while disabled)."""
         try:
             envelope = self._codec.decode(message.value)
         except ContractError as exc:
@@ -249,28 +329,31 @@ class StageRunner:
                 self._logged_disabled = self.flags.changes
                 log.info("%s: stage disabled (flag stage.%s = false): inputs acknowledged, not processed",
                          self.stage_id, self.stage_id)
-            return _Outcome(persist=[], records=[], skipped=True)
+            return Outcome(persist=[], records=[], skipped=True)
+        return envelope
+
+    async def _handle_one(self, message: Message, envelope: Envelope, ctx: StageContext, *,
+                          persist_input: bool = True) -> Outcome:
         attempt = 0
         while True:
             attempt += 1
             try:
-                produced = await self.stage.handle(envelope, self.context())
-                outputs = [self._codec.seal(_checked(output)) for output in produced]
-                records = [_record_of(output) for output in outputs]
-                break
+                produced = await self.stage.handle(envelope, ctx)
+                return self._outcome_of(message, envelope, produced, persist_input=persist_input,
+                                        deferrals=ctx.deferrals)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a handler failure must not stop the consumer
                 if attempt >= self.max_attempts:
                     error = f"{type(exc).__name__}: {exc} (after {attempt} attempts)"
                     outcome = self._dead_letter(message, "handler_failed", error, envelope)
-                    outcome.persist.insert(0, envelope)
+                    if persist_input:
+                        outcome.persist.insert(0, envelope)
                     return outcome
                 self.stats.retries += 1
                 await asyncio.sleep(min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1)))
-        return _Outcome(persist=[envelope, *outputs], records=records, outputs=len(outputs))
 
-    def _dead_letter(self, message: Message, reason: str, error: str, original: Envelope | None) -> _Outcome:
+    def _dead_letter(self, message: Message, reason: str, error: str, original: Envelope | None) -> Outcome:
         letter = dead_letter_event(
             message,
             reason=reason,
@@ -284,7 +367,7 @@ class StageRunner:
         letter = self._codec.seal(letter)
         log.warning("%s: dead letter (%s) from %s[%d]@%d: %s",
                     self.stage_id, reason, message.topic, message.partition, message.offset, error[:200])
-        return _Outcome(persist=[letter], records=[(DLQ, message.key, encode(letter))], dead_letter=True)
+        return Outcome(persist=[letter], records=[(DLQ, message.key, encode(letter))], dead_letter=True)
 
     async def _follow_control(self, control: Reader) -> None:
         while True:

@@ -48,6 +48,11 @@ class StageContext:
     clock: Callable[[], datetime]
     reader: ReadSide = field(default_factory=NoReadSide)
     instance: str = "0"
+    # Filled by the runner: unacknowledged inputs of the stages this stage declares in
+    # ``watches_backlog`` (by stage id), read from the bus when the batch was taken.
+    backlog: Mapping[str, int] = field(default_factory=dict)
+    # How many times this input was already deferred (the runner retries a deferred input).
+    deferrals: int = 0
 
     def now(self) -> datetime:
         return self.clock()

@@ -7,6 +7,5 @@ Modules (jax is imported lazily, inside functions, so importing any of them is c
 * ``compiler``  — AOT-compiled, cached executables; ``run_program``, ``run_batch`` (vmap), ``cache_stats``
 * ``formats`` / ``precision`` — fp32/bf16/fp8/int8 storage, per-opcode profiles, ``recommend_precision_for_opcode``
 * ``measure`` / ``collapse`` — pure NumPy collapse shared with Photon's symbolic route: ``collapse_events``
-* ``batching``  — ``BatchWindow`` and the at-least-once contract of ``QWaveStage.handle_batch``
-* ``jobs`` / ``stage`` — ``QWaveStage``
+* ``jobs`` / ``stage`` — ``QWaveStage`` (``handle_batch``: vector beams; contract in ``bus.batches``)
 """

@@ -15,17 +15,22 @@ For each input ``BeamEvent`` (stage ``rewrite`` or ``predict``) whose result has
 Other inputs give ``[]``. A beam QWave cannot run gives exactly one ``StageError``
 (stage ``qwave``) with the reason, and nothing else.
 
-Batching (PHASE10): ``handle_batch(envelopes, ctx)`` takes every beam the runner
-holds (see ``batching.BatchWindow``) and runs beams with equal compile keys as one
-vmapped call; ``handle`` is a batch of one. Each input's events are the same
-whether it ran alone or in any batch (ids, payloads; only ``runtime`` and wall-clock
-fields differ), so at-least-once redelivery is safe.
+Batching (PHASE10): the runner (``bus.batches``) hands ``handle_batch(envelopes, ctx)``
+every beam of its batch, after polling ``batch_wait_s`` longer for beams arriving
+close together (a window bounded in time, and in size by the runner's ``max_batch``);
+beams with equal compile keys run as one vmapped call of at most ``max_group``
+members. ``handle`` is a batch of one. Each input's events are the same whether it
+ran alone or in any batch (ids, payloads; only ``runtime`` and wall-clock fields
+differ: vmapped and one-by-one execution agree bit for bit), so at-least-once
+redelivery is safe and which beams happen to share a batch never changes a value.
+``stats`` counts the vmapped calls made (what shows that batching really happened).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from contracts.envelope import Envelope, deterministic_event_id
@@ -33,7 +38,6 @@ from contracts.payloads import BeamEvent, CodexErrorItem, StageError
 from contracts.registry import make_event
 from stages.base import StageContext
 from stages.codex.interp_errors import InterpreterError
-from stages.qwave.batching import BatchWindow
 from stages.qwave.collapse import collapse_events
 from stages.qwave.compiler import RunResult, run_batch
 from stages.qwave.errors import QWaveError
@@ -47,18 +51,34 @@ from stages.qwave.precision import opcodes_in, plan_for, profile_opcode
 BATCH_ELEMENT_BUDGET = 1 << 18
 QWAVE_BEAM_INDEX = 0
 COLLAPSE_BEAM_INDEX = 1
+# Vector beams: the largest vmapped group, and how long the runner waits for more beams.
+MAX_GROUP = 64
+BATCH_WAIT_S = 0.01
 HINT = "QWave could not run this cell; the symbolic route (reference interpreter) can (raise COST_THRESHOLD)."
+
+
+@dataclass
+class BatchStats:
+    """Executions since the stage was created: vmapped calls and the beams they carried, single calls."""
+
+    vmapped_calls: int = 0
+    vmapped_beams: int = 0
+    single_calls: int = 0
 
 
 class QWaveStage:
     stage_id = "qwave"
     input_topics: tuple[str, ...] = ("beamline.photon",)
 
-    def __init__(self, *, data_dir: str | None = None, window: BatchWindow | None = None,
-                 attractor_epsilon: float = ATTRACTOR_EPSILON) -> None:
+    def __init__(self, *, data_dir: str | None = None, max_group: int = MAX_GROUP,
+                 batch_wait_s: float = BATCH_WAIT_S, attractor_epsilon: float = ATTRACTOR_EPSILON) -> None:
+        if max_group < 1 or batch_wait_s < 0:
+            raise ValueError("max_group must be at least 1 and batch_wait_s not negative")
         self.data_dir = data_dir
-        self.window = window or BatchWindow()
+        self.max_group = max_group
+        self.batch_wait_s = batch_wait_s
         self.attractor_epsilon = attractor_epsilon
+        self.stats = BatchStats()
 
     async def handle(self, envelope: Envelope, ctx: StageContext) -> list[Envelope]:
         """Events for one input (a batch of one). May be called again for the same input."""
@@ -88,13 +108,14 @@ class QWaveStage:
                 for position, job in group:
                     outputs[position] = [self.error_event(job.envelope, ctx, exc)]
                 continue
+            self.count(len(group))
             for (position, job), result in zip(group, results, strict=True):
                 outputs[position] = self.job_events(job, result, ctx, profile=vectorise)
         return outputs
 
     def groups(self, jobs: list[tuple[int, Job]], vectorise: bool) -> list[list[tuple[int, Job]]]:
         """Jobs with equal batch keys together, in input order; a group holds at most
-        ``window.max_size`` jobs and, as a power of two, ``BATCH_ELEMENT_BUDGET`` input entries."""
+        ``max_group`` jobs and, as a power of two, ``BATCH_ELEMENT_BUDGET`` input entries."""
         if not vectorise:
             return [[item] for item in jobs]
         grouped: dict[tuple[Any, ...], list[list[tuple[int, Job]]]] = {}
@@ -110,7 +131,14 @@ class QWaveStage:
     def group_limit(self, job: Job) -> int:
         by_budget = BATCH_ELEMENT_BUDGET // max(1, job.input_elements)
         limit = 1 << max(0, by_budget.bit_length() - 1) if by_budget >= 1 else 1
-        return max(1, min(self.window.max_size, limit))
+        return max(1, min(self.max_group, limit))
+
+    def count(self, members: int) -> None:
+        if members > 1:
+            self.stats.vmapped_calls += 1
+            self.stats.vmapped_beams += members
+        else:
+            self.stats.single_calls += 1
 
     def job_events(self, job: Job, result: RunResult, ctx: StageContext, *, profile: bool) -> list[Envelope]:
         """qwave beam + collapse events (+ profiles), or one StageError if collapsing fails."""

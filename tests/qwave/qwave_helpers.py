@@ -36,6 +36,7 @@ def rewrite_beam(
     seed: int = 0,
     route: str = "qwave",
     stage: str = "rewrite",
+    index: int = 0,
 ) -> Envelope:
     """A Photon rewrite beam as QWave receives it (root event of its own run)."""
     result = {
@@ -54,7 +55,7 @@ def rewrite_beam(
     beam = BeamEvent(beam_id=f"b-{cell_id}", cell_id=cell_id, sheet_run_id=run_id, container_id="box",
                      eid=eid or f"eid::{run_id}::{cell_id}", stage=stage, token="Δ", result=result,
                      timestamp=FIXED_NOW.isoformat())
-    return make_event(beam, stage_id="photon", index=0, sheet_run_id=run_id, container_id="box",
+    return make_event(beam, stage_id="photon", index=index, sheet_run_id=run_id, container_id="box",
                       eid=eid or f"eid::{run_id}::{cell_id}", cell_id=cell_id, occurred_at=FIXED_NOW)
 
 

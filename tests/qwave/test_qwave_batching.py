@@ -1,45 +1,11 @@
-"""The batching window and the compile cache's bookkeeping."""
+"""Batch sizes and the compile cache's bookkeeping."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from stages.qwave.batching import BatchWindow
 from stages.qwave.cache import CompileCache
 from stages.qwave.compiler import padded_size
-
-
-async def test_window_is_bounded_in_size() -> None:
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(10):
-        queue.put_nowait(i)
-    window = BatchWindow(max_size=4, max_wait_s=1.0)
-    assert await window.collect(queue.get) == [0, 1, 2, 3]
-    assert window.take_ready(queue) == [4, 5, 6, 7]
-    assert queue.qsize() == 2
-
-
-async def test_window_is_bounded_in_time_and_loses_nothing() -> None:
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    queue.put_nowait(1)
-
-    async def late() -> None:
-        await asyncio.sleep(0.2)
-        queue.put_nowait(2)
-
-    producer = asyncio.create_task(late())
-    assert await BatchWindow(max_size=8, max_wait_s=0.01).collect(queue.get) == [1]
-    await producer
-    assert await queue.get() == 2
-
-
-def test_window_rejects_nonsense() -> None:
-    with pytest.raises(ValueError):
-        BatchWindow(max_size=0)
-    with pytest.raises(ValueError):
-        BatchWindow(max_wait_s=-1)
 
 
 def test_batch_sizes_round_up_to_powers_of_two() -> None:

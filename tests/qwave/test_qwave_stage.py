@@ -227,7 +227,7 @@ def test_large_cells_are_batched_in_smaller_groups() -> None:
     small = prepare(rewrite_beam(HEAT, GRID), data_dir=None, plan_for=plan_for)
     large = prepare(rewrite_beam(HEAT, GridSpec((128, 128), 1 / 128)), data_dir=None, plan_for=plan_for)
     assert small is not None and large is not None
-    assert stage.group_limit(small) == stage.window.max_size == 64
+    assert stage.group_limit(small) == stage.max_group == 64
     assert large.input_elements == 128 * 128  # random() only: the coordinate-free heat cell
     assert stage.group_limit(large) == BATCH_ELEMENT_BUDGET // (128 * 128) == 16
     groups = stage.groups([(i, large) for i in range(40)], vectorise=True)
