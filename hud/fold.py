@@ -47,6 +47,14 @@ class OpcodeCost:
     latency_ms: float = 0.0
 
 
+@dataclass
+class CacheCounts:
+    """QWave compile-cache lookups of one run, from its qwave beams' ``runtime.cache_hit``."""
+
+    hits: int = 0
+    misses: int = 0
+
+
 def sqi_bin(qscore: float, bins: int = SQI_BINS) -> int | None:
     """Histogram bin of a qscore in [0, 1] (1 falls in the last bin); None when not finite."""
     if not math.isfinite(qscore):
@@ -73,6 +81,7 @@ class HudFold:
         self.veto_count = 0
         self.vetoes: list[dict[str, Any]] = []
         self.precision: dict[str, dict[str, Any]] = {}
+        self.compile_cache: dict[str, CacheCounts] = {}
 
     def fold(self, seq: int, env: Envelope) -> None:
         if seq <= self.after_seq:
@@ -85,6 +94,8 @@ class HudFold:
             self._entangle(seq, run, payload)
         elif env.type == "BeamEvent" and payload.get("stage") in ("rewrite", "qwave"):
             self._cost(payload)
+            if payload["stage"] == "qwave":
+                self._cache(run, payload)
         elif env.type == "SQIScore":
             qscore = float(payload["qscore"])
             self._outcome(run, str(payload["cell_id"])).qscore = qscore
@@ -117,6 +128,13 @@ class HudFold:
             row.flops += float(flops or 0.0)
         row.latency_ms += float(payload.get("latency_ms") or 0.0)
 
+    def _cache(self, run: str, payload: dict[str, Any]) -> None:
+        hit = (payload.get("runtime") or {}).get("cache_hit")
+        if isinstance(hit, bool):  # a beam without a runtime block says nothing about the cache
+            counts = self.compile_cache.setdefault(run, CacheCounts())
+            counts.hits += hit
+            counts.misses += not hit
+
     def _outcome(self, run: str, cell: str) -> CellOutcome:
         return self.outcomes.setdefault((run, cell), CellOutcome())
 
@@ -146,7 +164,8 @@ class HudFold:
         return self.outcomes.get((run, cell))
 
     def stats(self) -> dict[str, Any]:
-        """Cost and latency per opcode, precision profile, SQI distribution, vetoes with reasons."""
+        """Cost and latency per opcode, precision profile, SQI distribution, vetoes with reasons,
+        QWave compile-cache hits/misses (all runs and per run)."""
         return {
             "events": self.event_count,
             "latest_run": self.latest_run,
@@ -156,6 +175,11 @@ class HudFold:
             "veto_count": self.veto_count,
             "vetoes": list(reversed(self.vetoes)),
             "precision": dict(sorted(self.precision.items())),
+            "compile_cache": {
+                "hits": sum(c.hits for c in self.compile_cache.values()),
+                "misses": sum(c.misses for c in self.compile_cache.values()),
+                "runs": {run: vars(c).copy() for run, c in self.compile_cache.items()},
+            },
         }
 
 

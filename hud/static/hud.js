@@ -172,6 +172,12 @@ function drawHistogram(counts, total) {
   svg.appendChild(svgEl("text", { class: "tick", x: left + 0.75 * span, y: bottom + 15 }, "qscore"));
 }
 
+function drawCache(cache, run) {
+  const mine = run && cache.runs[run];
+  const part = mine ? ` · this run ${mine.hits}/${mine.misses}` : "";
+  $("#cache").textContent = `compile cache: ${cache.hits} hits / ${cache.misses} misses${part}`;
+}
+
 function drawPrecision(precision) {
   const body = $("#precision tbody");
   body.innerHTML = "";
@@ -232,6 +238,7 @@ async function refreshViews() {
     $("#count").textContent = stats.events + " events stored";
     drawGraph(graph);
     drawOpcodes(stats.opcodes);
+    drawCache(stats.compile_cache, run);
     drawHistogram(stats.sqi_histogram, stats.sqi_count);
     drawPrecision(stats.precision);
     drawVetoes(stats.vetoes, stats.veto_count);

@@ -113,6 +113,17 @@ def test_stats_fill_every_panel(filled: Filled) -> None:
         assert all(err is None or 0.0 <= err < 1e300 for err in profile["errors"].values())
 
 
+def test_stats_count_the_runs_compile_cache_hits_and_misses(filled: Filled) -> None:
+    cache = filled.client.get("/api/stats").json()["compile_cache"]
+    qwave = [e.payload for e in filled.store.events(sheet_run_id=filled.run_id)
+             if e.type == "BeamEvent" and e.payload["stage"] == "qwave"]
+    assert qwave, "the demo sheet runs cells on QWave"
+    hits = sum(1 for p in qwave if p["runtime"]["cache_hit"])
+    assert cache["runs"][filled.run_id] == {"hits": hits, "misses": len(qwave) - hits}
+    assert cache["misses"] >= 1  # a fresh process compiled something for this run
+    assert (cache["hits"], cache["misses"]) == (hits, len(qwave) - hits)  # the only run in this store
+
+
 def test_replay_steps_through_every_event_of_the_eid(filled: Filled) -> None:
     eid = _eid_of(filled, ["heat", "lap"])
     replay = filled.client.get(f"/api/replay/{eid}").json()

@@ -6,7 +6,14 @@ import math
 from typing import Any
 
 from contracts.envelope import Envelope, utc_now
-from contracts.payloads import EntanglementLink, PrecisionProfile, PrecisionResult, SoulLawDecision, SQIScore
+from contracts.payloads import (
+    BeamEvent,
+    EntanglementLink,
+    PrecisionProfile,
+    PrecisionResult,
+    SoulLawDecision,
+    SQIScore,
+)
 from contracts.registry import make_event
 from hud.fold import VETO_WINDOW, HudFold, sqi_bin
 from hud.views import entanglement_graph
@@ -90,3 +97,24 @@ def test_graph_shows_one_run_with_its_pairs() -> None:
     assert fold.latest_run == "run-other"
     assert [e["eid"] for e in fold.eids()] == ["eid::run-other::3", f"eid::{RUN}::2", f"eid::{RUN}::1"]
     assert entanglement_graph(fold, None) == {"run": None, "nodes": [], "edges": []}
+
+
+def _qwave_beam(run: str, index: int, runtime: dict[str, Any] | None) -> Envelope:
+    return _event(BeamEvent(beam_id=f"q{index}", cell_id=f"c{index}", sheet_run_id=run, container_id="default",
+                            eid=None, stage="qwave", token="Δ", result={"route": "qwave"}, timestamp="t",
+                            runtime=runtime), index, f"c{index}", run)
+
+
+def test_compile_cache_hits_and_misses_are_counted_per_run() -> None:
+    fold = HudFold()
+    first = [False, False, True]  # two structures compiled, one reused
+    second = [True, True, True]  # the same sheet again compiles nothing
+    for i, hit in enumerate(first):
+        fold.fold(i + 1, _qwave_beam("run-1", i, {"cache_hit": hit, "compile_ms": 5.0, "batch_size": 1}))
+    for i, hit in enumerate(second):
+        fold.fold(i + 10, _qwave_beam("run-2", i, {"cache_hit": hit, "compile_ms": 0.0, "batch_size": 3}))
+    fold.fold(20, _qwave_beam("run-2", 7, None))  # no runtime block: says nothing about the cache
+    fold.fold(3, _qwave_beam("run-1", 9, {"cache_hit": False}))  # a re-read event is not counted again
+    cache = fold.stats()["compile_cache"]
+    assert cache["runs"] == {"run-1": {"hits": 1, "misses": 2}, "run-2": {"hits": 3, "misses": 0}}
+    assert (cache["hits"], cache["misses"]) == (4, 2)
