@@ -33,8 +33,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check contracts stages bus store replay basin hud beamline scripts tests
 	$(VENV)/bin/mypy
 
+# Full sizes of quality.md (~25 min on 2 cores); `make bench BENCH_ARGS=--quick` for < 3 min.
 bench: $(STAMP)
-	$(PY) scripts/bench/run_all.py
+	$(PY) scripts/bench/run_all.py $(BENCH_ARGS)
 
 schema: $(STAMP)
 	$(VENV)/bin/beamline contracts schema

@@ -3,7 +3,8 @@
 The sheet is generated deterministically (``--seed``): params, lets built from
 initialisers, and cells mixing every operator family, goals, evolves, cells that
 use earlier cells, and ↔ groups. Each figure is the median of ``--repeats`` runs
-(≥ 5). Prints one JSON object on its last line; asserts nothing.
+(≥ 5). Checks first that every cell is parsed, checked and ingested by the stage.
+Prints one JSON object on its last line.
 
     .venv/bin/python scripts/bench/bench_parse.py
     .venv/bin/python scripts/bench/bench_parse.py --cells 5000 --repeats 7
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import statistics
 import sys
@@ -24,6 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from benchlib import check, emit, machine, spread  # noqa: E402
 
 from contracts.payloads import SheetSubmitted  # noqa: E402
 from contracts.registry import make_event  # noqa: E402
@@ -72,13 +74,13 @@ def generate(cells: int, seed: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+def seconds(fn: Callable[[], object], repeats: int) -> list[float]:
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
         fn()
         times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return times
 
 
 def main() -> None:
@@ -94,24 +96,32 @@ def main() -> None:
                           stage_id="cli", index=0, sheet_run_id="bench", occurred_at=T0)
     ctx = StageContext(flags={"COST_THRESHOLD": 2.0e5}, flags_digest="bench", clock=lambda: T0)
     stage = CodexStage()
-    parse_s = median_seconds(lambda: parse_sheet(text, "generated.codex"), repeats)
-    check_s = median_seconds(lambda: compile_sheet(text, "generated.codex"), repeats)
+    # What is timed must be right: every generated cell parsed and checked, one ingest beam each.
+    parsed = parse_sheet(text, "generated.codex")
+    check(len(checked.cells) == args.cells, f"check kept {len(checked.cells)} of {args.cells} cells")
+    check(text.count("\ncell ") == args.cells, "the generator wrote the wrong number of cells")
+    outputs = asyncio.run(stage.handle(envelope, ctx))
+    ingest = [e for e in outputs if e.type == "BeamEvent" and e.payload.get("stage") == "ingest"]
+    check(len({e.cell_id for e in ingest}) == args.cells, f"the stage ingested {len(ingest)} of {args.cells} cells")
+    check(not [e for e in outputs if e.type == "DeadLetter"], "the stage dead-lettered the sheet")
+    parse_s = seconds(lambda: parse_sheet(text, "generated.codex"), repeats)
+    check_s = seconds(lambda: compile_sheet(text, "generated.codex"), repeats)
     cells = [(c.id, c.expanded) for c in checked.cells]
-    cost_s = median_seconds(lambda: sheet_costs(cells, checked.sheet.grid), repeats)
-    stage_s = median_seconds(lambda: asyncio.run(stage.handle(envelope, ctx)), repeats)
-    events = len(asyncio.run(stage.handle(envelope, ctx)))
-    print(json.dumps({
-        "cells": len(checked.cells),
+    cost_s = seconds(lambda: sheet_costs(cells, checked.sheet.grid), repeats)
+    stage_s = seconds(lambda: asyncio.run(stage.handle(envelope, ctx)), repeats)
+    emit({
+        "benchmark": "parse", "machine": machine(), "checked": True,
+        "cells": len(checked.cells), "parsed_items": len(getattr(parsed, "cells", [])),
         "lines": text.count("\n"),
         "source_bytes": len(text.encode()),
-        "parse_ms": round(parse_s * 1e3, 1),
-        "parse_check_ms": round(check_s * 1e3, 1),
-        "parse_check_us_per_cell": round(check_s * 1e6 / len(checked.cells), 1),
-        "cost_ms": round(cost_s * 1e3, 1),
-        "stage_ms": round(stage_s * 1e3, 1),
-        "stage_events": events,
+        "parse_ms": spread((t * 1e3 for t in parse_s), 1),
+        "parse_check_ms": spread((t * 1e3 for t in check_s), 1),
+        "parse_check_us_per_cell": round(statistics.median(check_s) * 1e6 / len(checked.cells), 1),
+        "cost_ms": spread((t * 1e3 for t in cost_s), 1),
+        "stage_ms": spread((t * 1e3 for t in stage_s), 1),
+        "stage_events": len(outputs),
         "repeats": repeats,
-    }))
+    })
 
 
 if __name__ == "__main__":

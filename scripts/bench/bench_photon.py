@@ -14,9 +14,10 @@ converted to sympy *unevaluated*, so sympy does not re-simplify it); "no larger"
 is count_ops(Photon) ≤ count_ops(sympy). Tree sizes (node counts of the sympy
 trees) are reported too, and the flops of both results under the Codex cost model
 (what Photon minimises: it writes x·x·x where sympy writes x**3, 2 flops vs 10 per
-entry, one op more by count_ops). Also checks that both results have the same
-values at random points.
-Prints one JSON object on the last line; asserts nothing.
+entry, one op more by count_ops). Checks, after timing and before reporting: for a
+sample (``--check-sample``) Photon's normal form and sympy's result each equal the
+original expression on random x, y, z fields, and both results agree at random
+points for every expression. Prints one JSON object on the last line.
 
     .venv/bin/python scripts/bench/bench_photon.py --count 500 --runs 5
 """
@@ -24,7 +25,6 @@ Prints one JSON object on the last line; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import sys
@@ -35,7 +35,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 import sympy as sp  # noqa: E402
+from benchlib import check, emit, machine, spread  # noqa: E402
 
 from stages.codex.ast import Node, num, ref  # noqa: E402
 from stages.codex.grid import GridSpec  # noqa: E402
@@ -133,6 +135,15 @@ def agree(a: Any, b: Any, rng: random.Random) -> bool:
     return True
 
 
+def same_on_random_fields(a: Any, b: Any, rng: np.random.Generator) -> bool:
+    """Both expressions give the same field on random x, y, z fields (8×8×8, values in [-2, 2])."""
+    symbols = list(SYMBOLS.values())
+    fields = [rng.uniform(-2, 2, size=(8, 8, 8)) for _ in symbols]
+    va = np.broadcast_to(np.asarray(sp.lambdify(symbols, a, "numpy")(*fields), dtype=float), (8, 8, 8))
+    vb = np.broadcast_to(np.asarray(sp.lambdify(symbols, b, "numpy")(*fields), dtype=float), (8, 8, 8))
+    return bool(np.all(np.abs(va - vb) <= 1e-9 * np.maximum(1.0, np.maximum(np.abs(va), np.abs(vb)))))
+
+
 def one_run(exprs: list[Node], inputs: list[Any]) -> tuple[float, float, list[Node], list[Any]]:
     """CPU seconds (process time: both are single-threaded, and CPU time is what a shared,
     noisy machine distorts least) of Photon and of sympy over the whole set."""
@@ -158,6 +169,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--depth", type=int, default=5)
+    parser.add_argument("--check-sample", type=int, default=200,
+                        help="expressions whose Photon and sympy results are checked on random fields")
     opts = parser.parse_args()
     rng = random.Random(opts.seed)
     exprs = [generate(rng, opts.depth) for _ in range(opts.count)]
@@ -186,6 +199,16 @@ def main() -> None:
     flops_no_more = sum(1 for a, b in zip(flops_ours, flops_theirs, strict=True) if a <= b)
     check_rng = random.Random(opts.seed + 1)
     agreeing = sum(1 for a, b in zip(ours_sp, theirs, strict=True) if agree(a, b, check_rng))
+    # Correctness first: a normal form must be the original expression (so must sympy's result).
+    field_rng = np.random.default_rng(opts.seed + 2)
+    sample = random.Random(opts.seed + 3).sample(range(opts.count), min(opts.check_sample, opts.count))
+    originals = {i: to_sympy(exprs[i], evaluate=False) for i in sample}
+    wrong = [i for i in sample if not same_on_random_fields(ours_sp[i], originals[i], field_rng)]
+    check(not wrong, f"Photon's normal form differs from the original for {len(wrong)} of {len(sample)} "
+          f"sampled expressions (first: #{wrong[:1]})")
+    wrong_sympy = [i for i in sample if not same_on_random_fields(theirs[i], originals[i], field_rng)]
+    check(not wrong_sympy, f"sympy's result differs from the original for {len(wrong_sympy)} expressions")
+    check(agreeing == opts.count, f"Photon and sympy disagree at random points on {opts.count - agreeing} expressions")
     report = {
         "benchmark": "P7 photon normalize vs sympy.simplify",
         "count": opts.count,
@@ -194,8 +217,9 @@ def main() -> None:
         "sympy_s_median": round(statistics.median(sympy_times), 4),
         "photon_ms_per_expr": round(1000 * statistics.median(photon_times) / opts.count, 3),
         "sympy_ms_per_expr": round(1000 * statistics.median(sympy_times) / opts.count, 3),
-        "speedup_median": round(statistics.median(ratios), 1),
-        "speedup_runs": [round(r, 1) for r in ratios],
+        "machine": machine(), "checked": True, "checked_on_random_fields": len(sample),
+        "photon_s": spread(photon_times), "sympy_s": spread(sympy_times),
+        "speedup": spread(ratios, 2),
         "target_speedup": 20,
         "no_larger_fraction": round(no_larger / opts.count, 4),
         "smaller_fraction": round(smaller / opts.count, 4),
@@ -212,7 +236,7 @@ def main() -> None:
                        "sympy": round(statistics.mean(flops_theirs), 1)},
         "values_agree_fraction": round(agreeing / opts.count, 4),
     }
-    print(json.dumps(report))
+    emit(report)
 
 
 if __name__ == "__main__":

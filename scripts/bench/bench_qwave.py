@@ -187,7 +187,7 @@ def executables(runs: int, size: int, count: int) -> dict[str, Any]:
             "speedup": spread(loop / v for loop, v in zip(looped, vmapped, strict=True))}
 
 
-def p5(runs: int, size: int, count: int = 64) -> dict[str, Any]:
+def p5(runs: int, size: int, other_sizes: list[int], count: int = 64) -> dict[str, Any]:
     node, grid = small_cell(size)
     stage = QWaveStage()
     batch = beams(node, grid, count, "p5")
@@ -199,7 +199,7 @@ def p5(runs: int, size: int, count: int = 64) -> dict[str, Any]:
     return {
         "cells": count, "grid": [size, size],
         "executables": executables(runs, size, count),
-        "executables_by_size": [executables(runs, s, count) for s in (16, 32, 128) if s != size],
+        "executables_by_size": [executables(runs, s, count) for s in other_sizes if s != size],
         "stage": {"vmapped_ms": spread(t * 1e3 for t in stage_vmapped),
                   "loop_ms": spread(t * 1e3 for t in stage_looped),
                   "speedup": spread(loop / v for loop, v in zip(stage_looped, stage_vmapped, strict=True))},
@@ -253,6 +253,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--cell-size", type=int, default=64)
+    parser.add_argument("--other-sizes", default="16,32,128",
+                        help="further cell sizes of the P5 executables comparison (comma-separated, may be empty)")
     args = parser.parse_args()
     import jax
 
@@ -261,7 +263,7 @@ def main() -> None:
         "machine": {**machine(), "jax": jax.__version__, "device": str(jax.devices()[0])},
         "runs": args.runs,
         "P4": p4(args.runs),
-        "P5": p5(args.runs, args.cell_size),
+        "P5": p5(args.runs, args.cell_size, [int(v) for v in args.other_sizes.split(",") if v]),
         "P6": p6(),
     })
 

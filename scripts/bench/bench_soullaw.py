@@ -5,8 +5,8 @@ the deadline checks — (b) a whole SQI assessment without a basin (scores,
 input digest, decision) with the policy held in memory, and (c) the same as the
 stage runs it, re-reading and hashing ``soullaw.toml`` per beam. Inputs are a mix of approved and denied beams. Each
 figure is the median over ``--repeats`` runs of that run's percentile. Also
-reports the one-off cost of loading and compiling the policy. Prints one JSON
-object; asserts nothing.
+reports the one-off cost of loading and compiling the policy. Checks first that every
+decision is the expected verdict. Prints one JSON object.
 
     .venv/bin/python scripts/bench/bench_soullaw.py
     .venv/bin/python scripts/bench/bench_soullaw.py --decisions 5000 --repeats 5
@@ -15,8 +15,6 @@ object; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import platform
 import statistics
 import sys
@@ -27,6 +25,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from benchlib import check, emit, machine, spread  # noqa: E402
 
 from contracts.payloads import BeamEvent, SheetSubmitted  # noqa: E402
 from contracts.registry import make_event  # noqa: E402
@@ -104,6 +104,13 @@ def main() -> None:
         inputs.append({"beam": result, "score": {"qscore": 0.2 if result["rewrite_success_prob"] == 0 else 0.9},
                        "cost": result["cost"], "flags": flags, "identity": "user"})
 
+    # The decisions must be right before their time means anything: kind 0 of result_for is the
+    # only approved one (the others are non-finite, over the memory cap, CFL-unstable, low qscore).
+    wrong = [i for i, d in enumerate(inputs) if decide(policy, d, input_digest="-").allowed != (i % 5 == 0)]
+    check(not wrong, f"{len(wrong)} SoulLaw decisions differ from the expected verdict (first: beam {wrong[:1]})")
+    wrong = [i for i, b in enumerate(beams[:200]) if assessor.assess(b, ctx).decision.allowed != (i % 5 == 0)]
+    check(not wrong, f"{len(wrong)} assessments differ from the expected verdict")
+
     decide_runs: list[tuple[float, float, float]] = []
     assess_runs: list[tuple[float, float, float]] = []
     file_runs: list[tuple[float, float, float]] = []
@@ -129,19 +136,18 @@ def main() -> None:
             samples.append((time.perf_counter_ns() - start) / 1000)
         file_runs.append((percentile(samples, 50), percentile(samples, 99), statistics.fmean(samples)))
 
-    def med(runs: list[tuple[float, float, float]], i: int) -> float:
-        return round(statistics.median(r[i] for r in runs), 2)
+    def over_runs(runs: list[tuple[float, float, float]]) -> dict[str, dict[str, Any]]:
+        return {name: spread((r[i] for r in runs), 2) for i, name in enumerate(("p50", "p99", "mean"))}
 
-    print(json.dumps({
-        "bench": "soullaw",
-        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version()},
+    emit({
+        "bench": "soullaw", "machine": machine(), "checked": True,
         "policy": {"file": str(DEFAULT_POLICY_PATH.relative_to(ROOT)), "rules": len(policy.rules),
                    "hash": policy.policy_hash[:16], "load_compile_ms": round(statistics.median(load_times) * 1e3, 3)},
         "decisions": args.decisions, "repeats": args.repeats, "denied_fraction": round(denied / len(inputs), 3),
-        "decide_us": {"p50": med(decide_runs, 0), "p99": med(decide_runs, 1), "mean": med(decide_runs, 2)},
-        "assess_us": {"p50": med(assess_runs, 0), "p99": med(assess_runs, 1), "mean": med(assess_runs, 2)},
-        "assess_policy_file_us": {"p50": med(file_runs, 0), "p99": med(file_runs, 1), "mean": med(file_runs, 2)},
-    }, indent=2))
+        "decide_us": over_runs(decide_runs),
+        "assess_us": over_runs(assess_runs),
+        "assess_policy_file_us": over_runs(file_runs),
+    })
 
 
 if __name__ == "__main__":

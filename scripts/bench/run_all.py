@@ -1,98 +1,157 @@
 """Run every benchmark in one go and write BENCHMARKS.md (``make bench``).
 
-Each ``bench_*.py`` prints one JSON object on its last stdout line. Figures are
-medians of ≥ 5 runs inside each script, and every comparison is a ratio measured
-side by side in the same run: the machines are shared and noisy, ratios hold.
+    .venv/bin/python scripts/bench/run_all.py            # the sizes of quality.md (~25 min on 2 cores)
+    .venv/bin/python scripts/bench/run_all.py --quick    # smaller sizes, same checks (< 3 min)
+    .venv/bin/python scripts/bench/run_all.py --only qwave,photon --out /tmp/B.md
+
+Each ``bench_*.py`` runs as its own process and prints one JSON object on its last
+stdout line; each checks what it timed against a reference before reporting
+(a failed check is a failed benchmark, shown as such). Figures are medians of ≥ 5
+runs with min–max; every comparison is a ratio measured side by side in the same
+run, since absolute numbers drift on shared machines. The raw results are kept in
+build/bench/results-<mode>.json (ignored by git); the 1,000,000-event store of P8
+is cached in build/bench/ and reused by later runs.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
 import platform
+import shlex
+import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
 BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parents[1]
+CACHE = Path("build/bench")  # relative to ROOT; ignored by git
+sys.path.insert(0, str(BENCH_DIR))
 
-# (script, extra args, what it measures)
-SUITE: list[tuple[str, list[str], str]] = [
-    ("bench_startup.py", [], "P10 start-up: `beamline --help` wall time"),
-    ("bench_pipeline.py", [], "P1/P2/P9 embedded pipeline: events/s, vs its floor, memory growth"),
-    ("bench_bus.py", ["--events", "20000"], "P3 bus drivers vs raw aiokafka on the mock broker"),
-    ("bench_qwave.py", [], "P4-P6 QWave vs NumPy, vmap vs loop, recompiles"),
-    ("bench_photon.py", [], "P7 Photon vs sympy.simplify"),
-    ("bench_replay.py", ["--events", "1000000"], "P8 replay and lineage latency on 1,000,000 events"),
-    ("bench_parse.py", [], "CodexLang parse + check of a 1,000-cell sheet"),
-    ("bench_soullaw.py", [], "SoulLaw decision time"),
-    ("bench_basin.py", [], "Basin packet size, sign/verify/merge time"),
-]
+from benchlib import machine  # noqa: E402
+from report import issue_sections, target_table  # noqa: E402
 
+# key: (script, full-mode arguments, quick-mode arguments)
+SUITE: dict[str, tuple[str, list[str], list[str]]] = {
+    "startup": ("bench_startup.py", ["--runs", "7"], ["--runs", "5"]),
+    "pipeline": ("bench_pipeline.py",
+                 ["--cells", "10000", "--runs", "5", "--floor-runs", "5", "--memory-cells", "100000"],
+                 ["--cells", "150", "--runs", "5", "--floor-runs", "5", "--memory-cells", "750"]),
+    "bus": ("bench_bus.py", ["--events", "100000", "--runs", "5"], ["--events", "5000", "--runs", "5"]),
+    "qwave": ("bench_qwave.py", ["--runs", "7"], ["--runs", "5", "--other-sizes", ""]),
+    "photon": ("bench_photon.py", ["--count", "500", "--runs", "5", "--check-sample", "500"],
+               ["--count", "60", "--runs", "5"]),
+    "replay": ("bench_replay.py",
+               ["--events", "1000000", "--queries", "500", "--rounds", "5", "--db", f"{CACHE}/replay-1000000.db"],
+               ["--events", "30000", "--queries", "100", "--rounds", "5", "--db", f"{CACHE}/replay-30000.db"]),
+    "parse": ("bench_parse.py", ["--cells", "1000", "--repeats", "7"], ["--cells", "1000", "--repeats", "5"]),
+    "soullaw": ("bench_soullaw.py", ["--decisions", "20000", "--repeats", "5"],
+                ["--decisions", "2000", "--repeats", "5"]),
+    "basin": ("bench_basin.py", ["--json", "--runs", "7", "--loops", "200"],
+              ["--json", "--runs", "5", "--loops", "20"]),
+}
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+VERSIONS = ("numpy", "jax", "jaxlib", "torch", "SQLAlchemy", "sympy", "orjson", "pydantic", "aiokafka",
+            "confluent-kafka")
 
 
 def version(name: str) -> str:
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
-        return "-"
+        return "not installed"
 
 
-def run(script: str, args: list[str]) -> dict[str, object]:
-    path = BENCH_DIR / script
-    if not path.exists():
-        return {"error": f"{script} is not present"}
+def run(script: str, args: list[str], timeout_s: float) -> dict[str, Any]:
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=1800, check=False)
-    elapsed = time.perf_counter() - started
+    try:
+        proc = subprocess.run([sys.executable, str(BENCH_DIR / script), *args], capture_output=True, text=True,
+                              cwd=ROOT, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        return {"error": f"did not finish within {timeout_s:.0f} s", "wall_s": round(time.perf_counter() - started)}
+    elapsed = round(time.perf_counter() - started, 1)
     lines = [ln for ln in proc.stdout.strip().splitlines() if ln.strip()]
     if proc.returncode != 0 or not lines:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return {"error": f"exit {proc.returncode}: {' | '.join(tail)}", "wall_s": round(elapsed, 1)}
+        tail = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()][-1:]
+        why = tail[0] if tail else "no output"
+        kind = "correctness check failed" if "BenchCheckFailed" in why else f"exit {proc.returncode}"
+        return {"error": f"{kind}: {why[:300]}", "wall_s": elapsed}
     try:
-        result: dict[str, object] = json.loads(lines[-1])
+        result: dict[str, Any] = json.loads(lines[-1])
     except json.JSONDecodeError:
-        return {"error": f"last line is not JSON: {lines[-1][:200]}"}
-    result["wall_s"] = round(elapsed, 1)
+        return {"error": f"last line is not JSON: {lines[-1][:200]}", "wall_s": elapsed}
+    result["wall_s"] = elapsed
     return result
 
 
-def main() -> None:
-    only = set(sys.argv[1:])
-    lines = [
-        "# Benchmarks",
+def header(quick: set[str], command: str, started: datetime, total_s: float, results: dict[str, Any]) -> list[str]:
+    m = machine()
+    versions = [f"python {platform.python_version()}"] + [f"{p} {version(p)}" for p in VERSIONS]
+    versions.append(f"sqlite {sqlite3.sqlite_version}")
+    lines = ["# Benchmarks", ""]
+    quick_run = sorted(quick & set(results))
+    mode = "full" if not quick_run else "quick" if set(quick_run) == set(results) else "mixed"
+    if quick_run:
+        lines += [f"> **QUICK MODE** for {', '.join(quick_run)}: smaller sizes and fewer calls than quality.md asks "
+                  "for (see each command below).", "> Those figures are for development; they are not the spec's "
+                  "measurements.", ""]
+    lines += [
+        f"Generated by `{command}` on {started:%Y-%m-%d %H:%M} UTC in {total_s / 60:.1f} min "
+        f"({mode} mode). Every figure is the median of ≥ 5 runs with min–max; every "
+        "comparison is a ratio measured side by side in the same run (the machine is shared and noisy: "
+        "absolute numbers drift, ratios hold). Every benchmark checks what it times against a reference "
+        "before it reports (a fast wrong answer fails).",
         "",
-        "Generated by `make bench` (`scripts/bench/run_all.py`). Medians of ≥ 5 runs; comparisons are",
-        "ratios measured side by side in the same run (absolute numbers drift on shared machines).",
-        "",
-        f"* machine: {os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}",
-        "* versions: " + ", ".join(f"{p} {version(p)}" for p in
-                                   ("jax", "jaxlib", "torch", "numpy", "SQLAlchemy", "aiokafka", "confluent-kafka",
-                                    "sympy")),
-        "",
+        f"* machine: {m['cores']} cores, {m['cpu_model']}, {m['memory_gib']} GiB memory, {platform.platform()}",
+        "* versions: " + ", ".join(versions) + "; store: SQLite (no PostgreSQL used)",
+        "* per benchmark (script and arguments, wall time):",
     ]
-    for script, args, title in SUITE:
-        if only and script not in only:
+    for key, (script, full, quick_args) in SUITE.items():
+        if key in results:
+            args = quick_args if key in quick else full
+            label = " (quick)" if key in quick else ""
+            lines.append(f"  * `python scripts/bench/{script} {shlex.join(args)}`{label} — "
+                         f"{results[key].get('wall_s')} s")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (< 3 minutes), labelled as quick")
+    parser.add_argument("--quick-only", default="", help="comma-separated benchmarks to run at quick sizes "
+                        "(the others at full size); their rows are labelled")
+    parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(SUITE)}")
+    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per benchmark script")
+    args = parser.parse_args()
+    only = [k for k in args.only.split(",") if k]
+    quick = set(SUITE) if args.quick else {k for k in args.quick_only.split(",") if k}
+    unknown = (set(only) | quick) - set(SUITE)
+    if unknown:
+        parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {', '.join(SUITE)}")
+    command = "make bench" if not sys.argv[1:] else "python scripts/bench/run_all.py " + shlex.join(sys.argv[1:])
+    (ROOT / CACHE).mkdir(parents=True, exist_ok=True)
+    started, wall0 = datetime.now(UTC), time.perf_counter()
+    results: dict[str, Any] = {}
+    for key, (script, full, quick_args) in SUITE.items():
+        if only and key not in only:
             continue
-        print(f"running {script} …", flush=True)
-        result = run(script, args)
-        lines += [f"## {title}", "", f"`python scripts/bench/{script} {' '.join(args)}`".replace(" `", "`"), "",
-                  "```json", json.dumps(result, indent=2, sort_keys=True), "```", ""]
-    (ROOT / "BENCHMARKS.md").write_text("\n".join(lines), encoding="utf-8")
-    print("wrote BENCHMARKS.md")
+        print(f"running {key} ({script}) …", flush=True)
+        results[key] = run(script, quick_args if key in quick else full, args.timeout)
+        print(f"  {results[key].get('error', 'ok')} in {results[key]['wall_s']} s", flush=True)
+    total_s = time.perf_counter() - wall0
+    mode = "quick" if quick >= set(results) else "full" if not quick & set(results) else "mixed"
+    (ROOT / CACHE / f"results-{mode}.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    lines = header(quick, command, started, total_s, results)
+    lines += ["", "## Targets of quality.md (P1–P10)", "", *target_table(results, quick), "",
+              "## Issue figures", "", *issue_sections(results), ""]
+    args.out.write_text("\n".join(lines), encoding="utf-8")
+    print(f"wrote {args.out} ({mode} mode, {total_s / 60:.1f} min)")
 
 
 if __name__ == "__main__":
