@@ -128,6 +128,8 @@ def main() -> None:
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(SUITE)}")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per benchmark script")
+    parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None,
+                        help="profile the missed targets and add their top frames (default: in full mode only)")
     args = parser.parse_args()
     only = [k for k in args.only.split(",") if k]
     quick = set(SUITE) if args.quick else {k for k in args.quick_only.split(",") if k}
@@ -148,8 +150,19 @@ def main() -> None:
     mode = "quick" if quick >= set(results) else "full" if not quick & set(results) else "mixed"
     (ROOT / CACHE / f"results-{mode}.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     lines = header(quick, command, started, total_s, results)
-    lines += ["", "## Targets of quality.md (P1–P10)", "", *target_table(results, quick), "",
+    table = target_table(results, quick)
+    lines += ["", "## Targets of quality.md (P1–P10)", "", *table, "",
               "## Issue figures", "", *issue_sections(results), ""]
+    missed = sorted({line.split("|")[1].strip() for line in table if "**missed**" in line},
+                    key=lambda target: int(target[1:]))
+    if missed and (args.profile if args.profile is not None else not quick):
+        print(f"profiling {', '.join(missed)} …", flush=True)
+        proc = subprocess.run([sys.executable, str(BENCH_DIR / "profile_missed.py"), *missed], capture_output=True,
+                              text=True, cwd=ROOT, timeout=args.timeout, check=False)
+        body = proc.stdout.strip() or f"profiling failed: {proc.stderr.strip()[-500:]}"
+        lines += ["## Profiles of the missed targets", "",
+                  "cProfile of a reduced workload of each missed target (py-spy and pyinstrument are not installed); "
+                  "own time is CPU time in the frame itself.", "", body, ""]
     args.out.write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {args.out} ({mode} mode, {total_s / 60:.1f} min)")
 
