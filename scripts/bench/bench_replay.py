@@ -15,7 +15,6 @@ cell's own events, in seq order, in the run). Prints one JSON object.
 from __future__ import annotations
 
 import argparse
-import platform
 import random
 import sqlite3
 import statistics
@@ -34,16 +33,6 @@ from benchlib import check, emit, machine, spread  # noqa: E402
 from contracts.envelope import Envelope  # noqa: E402
 from store.beam_store import BeamStore, open_store  # noqa: E402
 from store.sample_runs import eid_for, sample_runs  # noqa: E402
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def percentile(samples_ms: list[float], q: float) -> float:

@@ -73,9 +73,12 @@ def bus_profile() -> list[str]:
     """P3: the Kafka pipeline of bench_bus (2,000 events, one mock cluster)."""
     import bench_bus
 
+    from bus.kafka import KafkaBus
+    from bus.kafka_mock import MockCluster
+
     events = bench_bus.small_events(2000)
-    with bench_bus.MockCluster(initial_rebalance_delay_ms=0) as cluster:
-        bus = bench_bus.KafkaBus(bootstrap=cluster.bootstrap, **bench_bus.KAFKA)  # type: ignore[arg-type]
+    with MockCluster(initial_rebalance_delay_ms=0) as cluster:
+        bus = KafkaBus(bootstrap=cluster.bootstrap, **bench_bus.KAFKA)
         return frames(profiled(lambda: asyncio.run(bench_bus.through_pipeline(bus, events))))
 
 
@@ -83,8 +86,10 @@ def qwave_profile() -> list[str]:
     """P5: 64 cells on 64² through the stage, PHASE10 batch (the vmapped path)."""
     import bench_qwave
 
+    from stages.qwave.stage import QWaveStage
+
     node, grid = bench_qwave.small_cell(64)
-    stage = bench_qwave.QWaveStage()
+    stage = QWaveStage()
     batch = bench_qwave.beams(node, grid, 64, "profile")
     stage.process(batch, bench_qwave.context(True))  # compile outside the profile
     return frames(profiled(lambda: [stage.process(batch, bench_qwave.context(True)) for _ in range(5)]))
@@ -94,9 +99,11 @@ def photon_profile() -> list[str]:
     """P7: Photon's normalize on 200 generated expressions."""
     import bench_photon
 
+    from stages.photon.normalize import normalize
+
     rng = random.Random(7)
     exprs = [bench_photon.generate(rng, 5) for _ in range(200)]
-    return frames(profiled(lambda: [bench_photon.normalize(e, bench_photon.GRID) for e in exprs]))
+    return frames(profiled(lambda: [normalize(e, bench_photon.GRID) for e in exprs]))
 
 
 def replay_profile() -> list[str]:

@@ -150,7 +150,7 @@ def target_table(results: dict[str, Result], quick: set[str]) -> list[str]:
             try:
                 built = build(results[key])
                 if key in quick:
-                    built = [(i, f"{what} — **quick sizes**", *rest) for i, what, *rest in built]
+                    built = [(r[0], f"{r[1]} — **quick sizes**", r[2], r[3], r[4], r[5]) for r in built]
                 rows += built
                 continue
             except (KeyError, TypeError) as exc:
