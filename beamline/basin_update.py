@@ -29,17 +29,11 @@ def _node_signer() -> Any:
 
 
 def current_basin(store: Any, container_id: str, trust: Any) -> tuple[Any, list[BasinPacketRejected]]:
-    """The container basin as of its newest packet (verified), or an empty basin."""
-    from basin.container import Basin
-    from basin.sync import merge_packet
+    """The container basin folded from every packet on record (basin.stage), and the ones refused."""
+    from basin.stage import fold_packets
 
-    state = Basin.empty(container_id)
     packets = store.events(container_id=container_id, types=["BasinSyncPacket"])
-    if not packets:
-        return state, []
-    packet = BasinSyncPacket.model_validate(packets[-1].payload)
-    merged, rejection = merge_packet(state, packet, "full", trust=trust)
-    return (state, [rejection]) if rejection is not None else (merged, [])
+    return fold_packets(container_id, [BasinSyncPacket.model_validate(p.payload) for p in packets], trust=trust)
 
 
 def update_container_basin(store: Any, container_id: str, run_id: str) -> str | None:

@@ -152,6 +152,20 @@ CASES = [
         "                    ^\n"
         "hint: each step must give a scalar field again",
     ),
+    (  # • of a scalar field: a shape mismatch of the pointwise dot
+        "grid 8x8\nlet u = gaussian()\ncell a : u • ∇u\n",
+        "sheet.codex:3:10: type error: • expects two vector fields, got a scalar field (u)\n"
+        "    cell a : u • ∇u\n"
+        "             ^\n"
+        "hint: use * to scale by a scalar",
+    ),
+    (  # • of a ⊗ result (4 components) with a gradient (2): component counts differ
+        "grid 8x8\nlet u = gaussian()\ncell a : (∇u ⊗ ∇u) • ∇u\n",
+        "sheet.codex:3:20: type error: • needs vectors with the same number of components, got 4 and 2\n"
+        "    cell a : (∇u ⊗ ∇u) • ∇u\n"
+        "                       ^\n"
+        "hint: the operator table in docs/codexlang.md lists what each operator accepts",
+    ),
 ]
 
 
