@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 import pytest
@@ -122,3 +123,23 @@ def test_validate_reports_the_exact_failing_path(tmp_path) -> None:
     assert "$.payload" in paths  # the missing required cell_id is reported on its parent object
     assert any("cell_id" in p.message for p in problems)
     assert validate_bytes(encode(_beam(_submitted()))) == []
+
+
+def test_contracts_schema_command_regenerates_missing_and_stale_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from beamline.cli import app
+
+    target = tmp_path
+    monkeypatch.setattr(schemagen, "SCHEMA_DIR", target / "schemas")
+    monkeypatch.setattr(schemagen, "EVENTS_DOC", target / "events.md")
+    (target / "schemas").mkdir()
+    (target / "schemas" / "BeamEvent.json").write_text("{}")  # stale
+    assert "BeamEvent.json" in schemagen.drifted()
+    result = CliRunner().invoke(app, ["contracts", "schema"])
+    assert result.exit_code == 0, result.output
+    assert schemagen.drifted() == []
+    assert {p.name for p in (target / "schemas").iterdir()} == {f"{m.TYPE}.json" for m in ALL_PAYLOADS}
+    assert "BeamEvent" in (target / "events.md").read_text()
