@@ -89,6 +89,10 @@ def policy_from_text(
         data = tomllib.loads(text.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise PolicyError(f"policy {origin} is not valid TOML: {exc}") from None
+    except RecursionError:
+        # tomllib parses nested arrays/inline tables recursively: a deeply nested (hostile)
+        # file would otherwise escape as RecursionError instead of failing closed.
+        raise PolicyError(f"policy {origin} is not valid TOML: arrays or tables nested too deeply") from None
     unknown = set(data) - _POLICY_KEYS
     if unknown:
         raise PolicyError(f"policy {origin}: unknown top-level keys {sorted(unknown)}")
