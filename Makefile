@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check contracts stages bus store replay basin hud beamline scripts tests
 	$(VENV)/bin/mypy
 
-# Full sizes of quality.md (~25 min on 2 cores); `make bench BENCH_ARGS=--quick` for < 3 min.
+# Full sizes of quality.md (~30 min on 2 idle cores, P1/P9 dominate); `make bench BENCH_ARGS=--quick`: < 3 min.
 bench: $(STAMP)
 	$(PY) scripts/bench/run_all.py $(BENCH_ARGS)
 

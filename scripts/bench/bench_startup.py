@@ -7,6 +7,7 @@ start-up is fast too — and reports whether importing the CLI pulls in torch or
 from __future__ import annotations
 
 import argparse
+import resource
 import subprocess
 import sys
 import time
@@ -21,11 +22,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    samples = []
+    samples, cpu = [], []
     for _ in range(args.runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run([str(CLI), "--help"], capture_output=True, text=True, check=False)
         samples.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # CPU time of the child: what the wall time would be on an idle machine, near enough.
+        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         check(done.returncode == 0 and "usage" in done.stdout.lower(),
               f"`beamline --help` exited {done.returncode} without a usage line: {done.stderr[-300:]}")
     probe = subprocess.run(
@@ -35,6 +40,7 @@ def main() -> None:
     emit({
         "benchmark": "startup", "machine": machine(), "checked": True,
         "help_s": spread(samples, 3),
+        "help_cpu_s": spread(cpu, 3),
         "target_s": 0.5,
         "torch_imported_at_startup": probe[0] == "1",
         "jax_imported_at_startup": probe[1] == "1",

@@ -1,6 +1,6 @@
 """Run every benchmark in one go and write BENCHMARKS.md (``make bench``).
 
-    .venv/bin/python scripts/bench/run_all.py            # the sizes of quality.md (~25 min on 2 cores)
+    .venv/bin/python scripts/bench/run_all.py            # the sizes of quality.md (~30 min on 2 idle cores)
     .venv/bin/python scripts/bench/run_all.py --quick    # smaller sizes, same checks (< 3 min)
     .venv/bin/python scripts/bench/run_all.py --only qwave,photon --out /tmp/B.md
 
