@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shlex
 import sqlite3
@@ -89,7 +90,8 @@ def run(script: str, args: list[str], timeout_s: float) -> dict[str, Any]:
     return result
 
 
-def header(quick: set[str], command: str, started: datetime, total_s: float, results: dict[str, Any]) -> list[str]:
+def header(quick: set[str], command: str, started: datetime, total_s: float, results: dict[str, Any],
+           load: tuple[str, str]) -> list[str]:
     m = machine()
     versions = [f"python {platform.python_version()}"] + [f"{p} {version(p)}" for p in VERSIONS]
     versions.append(f"sqlite {sqlite3.sqlite_version}")
@@ -107,7 +109,9 @@ def header(quick: set[str], command: str, started: datetime, total_s: float, res
         "absolute numbers drift, ratios hold). Every benchmark checks what it times against a reference "
         "before it reports (a fast wrong answer fails).",
         "",
-        f"* machine: {m['cores']} cores, {m['cpu_model']}, {m['memory_gib']} GiB memory, {platform.platform()}",
+        f"* machine: {m['cores']} cores, {m['cpu_model']}, {m['memory_gib']} GiB memory, {platform.platform()}; "
+        f"load average (1 min) {load[0]} at the start, {load[1]} at the end (shared machine: wall times above CPU "
+        "times mean other work was running)",
         "* versions: " + ", ".join(versions) + "; store: SQLite (no PostgreSQL used)",
         "* per benchmark (script and arguments, wall time):",
     ]
@@ -138,7 +142,7 @@ def main() -> None:
         parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {', '.join(SUITE)}")
     command = "make bench" if not sys.argv[1:] else "python scripts/bench/run_all.py " + shlex.join(sys.argv[1:])
     (ROOT / CACHE).mkdir(parents=True, exist_ok=True)
-    started, wall0 = datetime.now(UTC), time.perf_counter()
+    started, wall0, load0 = datetime.now(UTC), time.perf_counter(), f"{os.getloadavg()[0]:.1f}"
     results: dict[str, Any] = {}
     for key, (script, full, quick_args) in SUITE.items():
         if only and key not in only:
@@ -149,7 +153,7 @@ def main() -> None:
     total_s = time.perf_counter() - wall0
     mode = "quick" if quick >= set(results) else "full" if not quick & set(results) else "mixed"
     (ROOT / CACHE / f"results-{mode}.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
-    lines = header(quick, command, started, total_s, results)
+    lines = header(quick, command, started, total_s, results, (load0, f"{os.getloadavg()[0]:.1f}"))
     table = target_table(results, quick)
     lines += ["", "## Targets of quality.md (P1–P10)", "", *table, "",
               "## Issue figures", "", *issue_sections(results), ""]
