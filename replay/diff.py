@@ -8,8 +8,10 @@ from typing import Any
 from contracts.envelope import Envelope
 from contracts.registry import model_for
 
-# Envelope fields that are wall-clock or deployment facts, not outcomes.
-_ENVELOPE_IGNORED = frozenset({"occurred_at", "producer"})
+# Envelope fields that are wall-clock or deployment facts, not outcomes. The QKD_ON tag (``auth``)
+# is a MAC over the whole envelope, wall-clock fields included, so a re-run never reproduces it;
+# the fields it covers are compared one by one instead.
+_ENVELOPE_IGNORED = frozenset({"occurred_at", "producer", "auth"})
 
 
 def comparable(envelope: Envelope) -> dict[str, Any]:
