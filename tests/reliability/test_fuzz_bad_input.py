@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from stages.sqi.soullaw import Decision, Policy, PolicyError, decide, load_policy, policy_from_text
 
 DEEP = os.environ.get("BEAMLINE_FUZZ_DEEP") == "1"
-DEEP_CASES = 25_000
+DEEP_CASES = 34_000  # × 6 tests = 204,000 cases
 FUZZ_CASES = DEEP_CASES if DEEP else (2_000 if os.environ.get("HYPOTHESIS_PROFILE") == "ci" else 300)
 FUZZ = settings(max_examples=FUZZ_CASES, deadline=None, derandomize=not DEEP,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
