@@ -17,6 +17,7 @@ from contracts.registry import make_event
 from stages.base import StageContext
 from stages.codex.ast import Node
 from stages.codex.grid import GridSpec
+from stages.spe.dedup import KnownKeys
 
 _GENERATION_SUFFIX = re.compile(r"\.g\d+$")
 
@@ -61,8 +62,11 @@ def candidate_events(
     *,
     index: int,
     id_key: str | None,
-    known_keys: set[str],
+    known_keys: KnownKeys,
 ) -> list[Envelope]:
+    """The candidate's DNAMutation, plus its ingest beam when SPE_AUTO_FUSE is on, the
+    generation is within SPE_MAX_GENERATIONS and no other cell of the container
+    (``known_keys``, by Photon's normal_key) already has its normal form."""
     from stages.codex.cost import estimate_cost
     from stages.codex.errors import CodexError
 
@@ -99,7 +103,9 @@ def candidate_events(
     out = [mutation_event]
     if not ctx.flags.get("SPE_AUTO_FUSE", False):
         return out
-    if generation > int(ctx.flags.get("SPE_MAX_GENERATIONS", 3)) or outcome.normal_key in known_keys:
+    if generation > int(ctx.flags.get("SPE_MAX_GENERATIONS", 3)):
+        return out
+    if known_keys.is_duplicate(str(outcome.normal_key), (lead.sheet_run_id, new_cell)):
         return out
     cost = estimate_cost(outcome.normal_form, grid)
     result = {
@@ -115,6 +121,7 @@ def candidate_events(
         "cost": cost.to_json(),
         "seed": lead_result.get("seed", 0),
         "mutation_id": mutation.mutation_id,
+        "normal_key": outcome.normal_key,  # Photon's key of this form: what SPE deduplicates by
         "parents": [p.cell_id for p in candidate.parents],
     }
     ingest = BeamEvent(

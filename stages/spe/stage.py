@@ -9,7 +9,8 @@ of recorded events, never of arrival order:
   its parent set, so whichever decision completes the EID, the event is the same;
 * repairs depend only on the vetoed beam itself.
 With SPE_AUTO_FUSE, candidates re-enter Photon as ingest beams ``<cell>.g<n>``,
-deduplicated by normal_key within the run and capped at SPE_MAX_GENERATIONS.
+deduplicated by Photon's normal_key across the container (``stages.spe.dedup``) and
+capped at SPE_MAX_GENERATIONS.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from contracts.registry import make_event
 from stages.base import StageContext
 from stages.codex.ast import Node
 from stages.spe.candidates import Candidate, candidate_events, normal_key_of
+from stages.spe.dedup import Claims, KnownKeys, NormalKeyIndex
 from stages.spe.fusion import recombine_from_beams
 from stages.spe.motifs import (
     DEFAULT_MIN_SUPPORT,
-    canonical_hash,
     entanglement_topology,
     is_attractor,
     mine_subtree_motifs,
@@ -45,6 +46,8 @@ class SPEStage:
         self.min_support = min_support
         # Motifs of a run are a pure function of its ingest beams: cache, never state.
         self._run_motifs: OrderedDict[str, tuple[list[str], list[Any]]] = OrderedDict()
+        self._keys = NormalKeyIndex()
+        self._claims = Claims()
 
     async def handle(self, envelope: Envelope, ctx: StageContext) -> list[Envelope]:
         """Called once per decided beam; may be retried and then yields the same events."""
@@ -57,6 +60,7 @@ class SPEStage:
         if envelope.payload["stage"] == "vetoed":
             outputs += self._repair(envelope, ctx, index=len(outputs))
         outputs += self._fusion(envelope, ctx)
+        self._claims.record(outputs)
         return outputs
 
     # -- motifs ---------------------------------------------------------------------------
@@ -140,7 +144,7 @@ class SPEStage:
         candidate = Candidate(
             reason="repair", form=repair.patched, parents=(env,), detail={"cause": repair.cause, **repair.detail},
         )
-        return candidate_events(candidate, ctx, index=index, id_key=None, known_keys=_run_normal_keys(env, ctx))
+        return candidate_events(candidate, ctx, index=index, id_key=None, known_keys=self._known_keys(env, ctx))
 
     def _fusion(self, env: Envelope, ctx: StageContext) -> list[Envelope]:
         if env.eid is None:
@@ -159,7 +163,10 @@ class SPEStage:
         parents = tuple(decided[cell] for cell in parent_ids)
         id_key = "fusion|" + "|".join(sorted(p.event_id for p in parents))
         candidate = Candidate(reason="fusion", form=fusion.fused, parents=parents, detail={"top_k": len(parents)})
-        return candidate_events(candidate, ctx, index=0, id_key=id_key, known_keys=_run_normal_keys(env, ctx))
+        return candidate_events(candidate, ctx, index=0, id_key=id_key, known_keys=self._known_keys(env, ctx))
+
+    def _known_keys(self, env: Envelope, ctx: StageContext) -> KnownKeys:
+        return KnownKeys(self._keys.container_keys(env, ctx), self._claims.of(env.container_id))
 
 
 def _emit(payload: PatternMotif, parent: Envelope, ctx: StageContext, index: int) -> Envelope:
@@ -188,10 +195,3 @@ def _last_approved_form(env: Envelope, ctx: StageContext) -> Node | None:
         if b.cell_id == env.cell_id and b.payload.get("stage") == "approved"
     ]
     return Node.from_json(forms[-1]) if forms else None
-
-
-def _run_normal_keys(env: Envelope, ctx: StageContext) -> set[str]:
-    beams = ctx.reader.events(sheet_run_id=env.sheet_run_id, types=["BeamEvent"])
-    keys = {str(b.payload["result"].get("normal_key")) for b in beams if b.payload.get("stage") == "rewrite"}
-    return keys | {canonical_hash(Node.from_json(b.payload["result"]["expanded"]))
-                   for b in beams if b.payload.get("stage") == "ingest" and "expanded" in b.payload["result"]}

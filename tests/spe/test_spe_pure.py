@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from stages.codex.ast import Node, call, num, ref
 from stages.spe.fusion import recombine_from_beams
 from stages.spe.motifs import entanglement_topology, is_attractor, mine_subtree_motifs
@@ -90,3 +92,54 @@ def test_fusion_superposes_the_top_two_compatible_approved_beams() -> None:
 def test_fusion_never_mixes_shapes() -> None:
     beams = [_beam("a", 0.9, U), _beam("b", 0.8, U, shape=(8, 8, 2))]
     assert recombine_from_beams(beams) is None
+
+
+GRID_32 = {"shape": [32, 32], "spacing": 1 / 32, "boundary": "periodic"}
+
+
+def _evolve(body: Node, steps: int = 40) -> Node:
+    return Node("evolve", (num(steps), U, body), value="u")
+
+
+def _cfl(node: Node) -> float | None:
+    from stages.codex.cost import estimate_cost
+    from stages.codex.grid import GridSpec
+
+    return estimate_cost(node, GridSpec.from_json(GRID_32)).cfl
+
+
+def test_cfl_repair_of_a_step_without_a_coefficient_inserts_one_and_is_stable() -> None:
+    from stages.codex.checker import type_of_expanded
+    from stages.codex.grid import GridSpec
+
+    unstable = _evolve(Node("add", (ref("u"), Node("lap", (ref("u"),)))))  # u ← u + Δu
+    cfl = _cfl(unstable)
+    assert cfl is not None and cfl > 1
+    report = {"normal_form": unstable.to_json(), "observables": {"finite": False}, "grid": GRID_32,
+              "cost": {"risk_flags": ["cfl_unstable"], "cfl": cfl}}
+    repair = repair_from_drift(report)
+    assert repair is not None and repair.cause == "cfl_unstable"
+    steps, _, body = repair.patched.args
+    assert body.args[1] == Node("mul", (num(0.9 / cfl), Node("lap", (ref("u"),))))
+    assert steps.value == math.ceil(40 * cfl / 0.9)
+    after = _cfl(repair.patched)
+    assert after is not None and after <= 0.9 + 1e-9
+    assert repair.detail["cfl_after"] == after
+    type_of_expanded(repair.patched, GridSpec.from_json(GRID_32))  # still a well-typed cell
+
+
+def test_cfl_repair_scales_a_product_without_a_literal_by_a_binary_factor() -> None:
+    k_lap = Node("div", (Node("mul", (call("const", num(1.0)), Node("grad", (ref("u"),)))),))
+    patched = smaller_dt(_evolve(Node("add", (ref("u"), Node("mul", (ref("x"), k_lap))))), cfl=5.0)
+    term = patched.args[2].args[1]
+    assert term == Node("mul", (num(0.9 / 5.0), Node("mul", (ref("x"), k_lap))))
+    assert all(len(n.args) == 2 for n in patched.walk() if n.op == "mul")
+
+
+def test_cfl_repair_scales_a_subtracted_diffusion_term_too() -> None:
+    body = Node("sub", (ref("u"), Node("mul", (num(-0.002), Node("lap", (ref("u"),))))))
+    cfl = _cfl(_evolve(body))
+    assert cfl is not None and cfl > 1
+    repaired = smaller_dt(_evolve(body), cfl)
+    after = _cfl(repaired)
+    assert after is not None and after <= 0.9 + 1e-9
