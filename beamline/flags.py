@@ -40,6 +40,7 @@ SPECS: dict[str, FlagSpec] = {
         FlagSpec("COST_THRESHOLD", float, 2.0e5, "thresholds", "estimated FLOPs at which a cell goes to QWave"),
         FlagSpec("SPE_MAX_GENERATIONS", int, 3, "thresholds", "depth cap of the auto-fuse loop"),
         FlagSpec("QWAVE_BACKLOG_LIMIT", int, 10_000, "thresholds", "QWave backlog above which heavy cells are deferred"),
+        FlagSpec("QWAVE_BACKOFF_S", float, 0.5, "thresholds", "first retry delay of a deferred cell (doubles, max 60 s)"),
         FlagSpec("PHASE9_FORK_MIN_QSCORE", float, 0.6, "thresholds", "forks scoring below this are pruned"),
         FlagSpec("SOULLAW_POLICY", str, "", "sqi", "SoulLaw policy file (empty: the repo's soullaw.toml)"),
         FlagSpec("SOULLAW_BUDGET_MS", float, 250.0, "sqi", "time budget of one SoulLaw decision (fail closed)"),

@@ -5,7 +5,11 @@ Per ingest beam (any other input is ignored):
 1. ``normalize`` the cell's expanded AST (cost-chosen canonical form + trace);
 2. ``verify`` it on k random smooth inputs; a failed check keeps the original form;
 3. route it (``routing.py``): heavy cells to QWave, the rest symbolic — or defer
-   heavy cells while QWave's backlog is over its limit;
+   heavy cells while QWave's backlog (``ctx.backlog["qwave"]``) is over its limit:
+   then the input's only outputs are its deferred beams (one per heavy form, ids
+   distinct per attempt) and the runner hands it back later (``ctx.deferrals``);
+   the routed beams of the final attempt are exactly those of an undeferred run
+   (same ids and payloads), so ``replay --rerun`` does not depend on load;
 4. emit ``BeamEvent(stage="rewrite")`` — or, with PHASE9_ENABLED, one
    ``BeamEvent(stage="predict")`` per fork (up to 3 distinct equivalent forms, the
    normal form is fork 0), each carrying its route: QWave runs rewrite and predict
@@ -40,12 +44,16 @@ from stages.photon.terms import node_key, shared_subtrees
 from stages.photon.verify import DEFAULT_K, VerificationCache, verify
 
 MAX_FORKS = 3
+# make_event indices of deferred beams: apart from the routed beams' (0, 1, ...) and distinct per attempt.
+DEFERRED_INDEX = 1000
 OUTCOME_CACHE_SIZE = 1024
 
 
 class PhotonStage:
     stage_id = "photon"
     input_topics = ("beamline.codex",)
+    # The runner reads QWave's backlog (its group's unacknowledged messages on our output topic).
+    watches_backlog = {"qwave": ("beamline.photon",)}
 
     def __init__(self, data_dir: str | None = None, k: int = DEFAULT_K) -> None:
         self.data_dir = data_dir
@@ -72,16 +80,19 @@ class PhotonStage:
         except RecursionError:
             emitter.error("expression is nested too deeply to rewrite", "too-deep")
             return emitter.out
-        attempt = _attempt(ingest)
-        for index, form in enumerate(forms):
+        backlog = ctx.backlog.get("qwave")
+        decisions = [decide_route(_flops(f, ingest), ctx.flags, backlog=backlog, attempt=ctx.deferrals) for f in forms]
+        deferring = any(d.deferred for d in decisions)
+        for index, (form, decision) in enumerate(zip(forms, decisions, strict=True)):
+            if deferring and not decision.deferred:
+                continue  # a deferred input is handled again whole: its light forms wait too
             fork = index if phase9 else None
-            decision = decide_route(_flops(form, ingest), ctx.flags, attempt=attempt)
             result = rewrite_result(
                 ingest, form, cost_before=cost_before, decision=decision, fork=fork,
                 fork_count=len(forms) if phase9 else None,
             )
             if decision.deferred:
-                emitter.beam(beam, "deferred", result)
+                emitter.beam(beam, "deferred", result, index=DEFERRED_INDEX + ctx.deferrals * MAX_FORKS + index)
                 continue
             # With forks, each fork's predict beam is its routed beam (QWave runs rewrite and predict
             # beams alike), so a fork is run exactly once; without forks the rewrite beam is.
@@ -158,8 +169,8 @@ class _Emitter:
         self._next[event_type] = index + 1
         return index
 
-    def beam(self, ingest: BeamEvent, stage: str, result: dict[str, Any]) -> None:
-        index = self.take(BeamEvent.TYPE)
+    def beam(self, ingest: BeamEvent, stage: str, result: dict[str, Any], index: int | None = None) -> None:
+        index = self.take(BeamEvent.TYPE) if index is None else index
         now = self.ctx.now()
         payload = BeamEvent(
             beam_id=deterministic_event_id(self.stage_id, self.parent.event_id, BeamEvent.TYPE, index),
@@ -179,11 +190,6 @@ class _Emitter:
         return make_event(payload, stage_id=self.stage_id, index=index, parent=self.parent,
                           flags_digest=self.ctx.flags_digest, occurred_at=self.ctx.now(),
                           instance=self.ctx.instance)
-
-
-def _attempt(ingest: Mapping[str, Any]) -> int:
-    value = ingest.get("attempt", 0)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _flops(form: FormReport, ingest: Mapping[str, Any]) -> float:

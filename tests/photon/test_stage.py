@@ -89,11 +89,23 @@ async def test_heavy_cell_goes_to_qwave_without_a_local_collapse() -> None:
 
 async def test_overload_defers_instead_of_dropping() -> None:
     beam = (await ingest_beams())["flux"]
-    flags = {"COST_THRESHOLD": 10.0, "QWAVE_BACKLOG_LIMIT": 5, "qwave_backlog": 6}
-    events = await PhotonStage().handle(beam, context(**flags))
+    ctx = context(COST_THRESHOLD=10.0, QWAVE_BACKLOG_LIMIT=5)
+    calm = await PhotonStage().handle(beam, ctx)
+    ctx.backlog = {"qwave": 6}
+    events = await PhotonStage().handle(beam, ctx)
     assert [e.payload["stage"] for e in events] == ["deferred"]
     deferral = events[0].payload["result"]["deferral"]
-    assert deferral["retry_after_s"] > 0 and deferral["attempt"] == 0
+    assert deferral["retry_after_s"] > 0 and deferral["attempt"] == 0 and deferral["backlog"] == 6
+    ctx.deferrals = 1
+    again = await PhotonStage().handle(beam, ctx)
+    assert again[0].payload["result"]["deferral"]["retry_after_s"] == 2 * deferral["retry_after_s"]
+    assert again[0].event_id != events[0].event_id  # each attempt's deferred beam is its own event
+    ctx.backlog = {"qwave": 0}
+    ctx.deferrals = 2
+    routed = await PhotonStage().handle(beam, ctx)
+    # Once routed, a deferred cell's events are those of a cell that was never deferred.
+    assert [(e.event_id, e.payload) for e in routed] == [(e.event_id, e.payload) for e in calm]
+    assert {e.event_id for e in routed}.isdisjoint({events[0].event_id, again[0].event_id})
 
 
 async def test_phase9_routes_each_distinct_fork_once() -> None:
