@@ -253,3 +253,21 @@ def test_every_candidate_on_generated_sheets_type_checks_and_reenters_photon(tmp
         finally:
             store.close()
     assert proposed >= 3  # every sheet has vetoed cells: the check is never vacuous
+
+
+def test_a_repair_equal_to_a_cell_the_container_ran_before_is_not_reinjected(tmp_path: Path) -> None:
+    # ``fixed`` (an earlier run in the same container) is exactly what SPE's regularisation makes
+    # of ``ratio``: the same Photon normal_key, so the repair is recorded but not run again.
+    head = f"{GRID}\nlet u = gaussian(center=(0.5, 0.5), width=0.1)\n"
+    fixed = "cell fixed : u * sin(2 * pi * x) / (sin(2 * pi * x) * sin(2 * pi * x) + 0.000001)\n"
+    flags = sheet_flags(SPE_AUTO_FUSE=True)
+    run_sheet(head + fixed, tmp_path / "dup.db", flags, run_id="run-first").close()
+    store = run_sheet(head + "cell ratio : u / sin(2 * pi * x)\n", tmp_path / "dup.db", flags, run_id="run-second")
+    try:
+        repair = mutations(store)["ratio.g1"].payload
+        fixed_key = beams(store, "rewrite")["fixed"].payload["result"]["normal_key"]
+        assert repair["mutated"]["normal_key"] == fixed_key
+        assert "ratio.g1" not in {str(b.cell_id) for b in store.events(types=["BeamEvent"])}
+        assert beams(store, "approved")["fixed"].payload["result"]["observables"]["finite"] is True
+    finally:
+        store.close()
