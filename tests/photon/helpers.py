@@ -22,11 +22,15 @@ SCALARS = {
 def expr(source: str, **extra: Node) -> Node:
     """Parse ``source`` and replace the names u v w (and ``extra``) by field expressions.
 
-    ``A``/``B`` are vector fields ∇u, ∇v; ``ut``/``vt`` are time-dependent fields t·u, t·v.
+    ``A``/``B`` are vector fields ∇u, ∇v (gradients: curl-free); ``C``/``D`` are vector
+    fields v·∇u, w·∇v, which are not gradients (∇×(v∇u) = ∇v×∇u ≠ 0), so a wrong curl
+    rule shows up on them; ``ut``/``vt`` are time-dependent fields t·u, t·v.
     """
     names: dict[str, Node] = dict(SCALARS)
     names["A"] = Node("grad", args=(SCALARS["u"],))
     names["B"] = Node("grad", args=(SCALARS["v"],))
+    names["C"] = Node("mul", args=(SCALARS["v"], Node("grad", args=(SCALARS["u"],))))
+    names["D"] = Node("mul", args=(SCALARS["w"], Node("grad", args=(SCALARS["v"],))))
     names["ut"] = Node("mul", args=(Node("ref", value="t"), SCALARS["u"]))
     names["vt"] = Node("mul", args=(Node("ref", value="t"), SCALARS["v"]))
     names.update(extra)

@@ -19,8 +19,8 @@ from stages.photon.verify import verify
 
 from .helpers import GRID2, GRID3, GRID_T, expr
 
-# rule name -> (example source, grid). Sources use u v w (scalar fields), A B (vector fields),
-# ut vt (time-dependent fields).
+# rule name -> (example source, grid). Sources use u v w (scalar fields), A B (gradient vector
+# fields), C D (vector fields with non-zero curl), ut vt (time-dependent fields).
 EXAMPLES: dict[str, tuple[str, GridSpec]] = {
     "fold_pi": ("2 * pi * u", GRID2),
     "fold_constants": ("(2 + 3) * u", GRID2),
@@ -60,10 +60,10 @@ EXAMPLES: dict[str, tuple[str, GridSpec]] = {
     "structural_of_empty": ("∇∅ + A", GRID2),
     "div_grad_to_lap": ("∇·∇u", GRID2),
     "curl_grad_zero": ("∇×∇u", GRID2),
-    "div_curl_zero": ("∇·(∇×(A + B * 2))", GRID3),
+    "div_curl_zero": ("∇·(∇×(C + D * 2))", GRID3),
     "linear_grad": ("∇(2 * u + 3 * v)", GRID2),
-    "linear_div": ("∇·(A + 2 * B)", GRID2),
-    "linear_curl": ("∇×(A - B)", GRID2),
+    "linear_div": ("∇·(C + 2 * D)", GRID2),
+    "linear_curl": ("∇×(C - D)", GRID3),
     "linear_lap": ("Δ(u - 3 * v)", GRID2),
     "linear_dalembert": ("□(ut + 2 * vt)", GRID_T),
     "linear_ddt": ("d/dt (ut - vt)", GRID_T),
@@ -71,9 +71,9 @@ EXAMPLES: dict[str, tuple[str, GridSpec]] = {
     "product_rule": ("∇(u * v)", GRID2),
     "outer_number_as_mul": ("2 ⊗ u", GRID2),
     "distribute_bilinear": ("(A + B) ⊗ A", GRID2),
-    "bilinear_scale": ("(2 * A) • (3 * B)", GRID2),
+    "bilinear_scale": ("(2 * C) • (3 * D)", GRID2),
     "sort_dot": ("B • A", GRID2),
-    "sort_cross": ("B × A", GRID2),
+    "sort_cross": ("C × D", GRID3),
     "factor_linear": ("2 * ∇u + 3 * ∇v", GRID2),
     "factor_bilinear": ("A ⊗ B + A ⊗ A", GRID2),
     "factor_common": ("u * v + u * w", GRID2),
@@ -124,3 +124,18 @@ def test_rule_fires_and_preserves_value(name: str) -> None:
     for step, grid in found:
         check = verify(step.before, step.after, grid, [step], k=4)
         assert check.ok, (name, check.to_json())
+
+
+@pytest.mark.parametrize("grid", [GRID2, GRID3], ids=["2d", "3d"])
+def test_curl_examples_would_catch_a_wrong_curl_rule(grid: GridSpec) -> None:
+    """On curl-free inputs ∇×(A − B) and a wrong ∇×A + ∇×B are both ≈0 and pass; on C, D they must not."""
+    def curl(name: str) -> Node:
+        return Node("curl", args=(expr(name),))
+
+    for a, b, caught in (("A", "B", False), ("C", "D", True)):
+        right = Node("add", args=(curl(a), Node("neg", args=(curl(b),))))
+        wrong = Node("add", args=(curl(a), curl(b)))
+        before = Node("curl", args=(Node("add", args=(expr(a), Node("neg", args=(expr(b),)))),))
+        step = Step("linear_curl", before, wrong)
+        assert verify(before, right, grid, [Step("linear_curl", before, right)], k=4).ok
+        assert verify(before, wrong, grid, [step], k=4).ok is not caught, (a, b)

@@ -10,7 +10,13 @@ from stages.codex.ast import Node, num
 from stages.qwave.compiler import cache_stats
 from stages.qwave.errors import QWaveError
 from stages.qwave.formats import INT8_LEVELS, int8_roundtrip, to_format
-from stages.qwave.precision import MAX_REL_ERROR, plan_for, profile_opcode, recommend_from
+from stages.qwave.precision import (
+    MAX_REL_ERROR,
+    plan_for,
+    profile_opcode,
+    recommend_from,
+    recommend_precision_for_opcode,
+)
 
 
 def test_int8_is_symmetric_per_tensor_quantisation() -> None:
@@ -74,4 +80,11 @@ def test_plans() -> None:
         plan_for(lap, "fp16")
     with pytest.raises(ValueError, match="no precision profile"):
         profile_opcode("evolve")
-    assert plan_for(Node("add", (num(1), num(2))), "auto").is_reference in (True, False)
+    # auto: each profiled opcode of the cell in its recommended format, inputs and the rest in fp32.
+    cell = Node("add", (lap, Node("mul", (num(2.0), Node("ref", value="$0")))))
+    auto = plan_for(cell, "auto")
+    advice = {op: recommend_precision_for_opcode(op) for op in ("add", "lap", "mul")}
+    assert auto.describe() == advice
+    assert all(auto.for_op(op) == fmt for op, fmt in advice.items())
+    assert auto.for_op("grad") == "fp32" and auto.input_format == "fp32"  # not in the cell: reference format
+    assert auto.is_reference == all(fmt == "fp32" for fmt in advice.values())
