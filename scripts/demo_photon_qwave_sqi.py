@@ -7,7 +7,8 @@ SQLite store ``beamline.db``, with SPE_AUTO_FUSE on so repaired and fused cells 
 again. Prints a summary table and, for every EID, the exact replay command.
 
 ``--bus kafka`` runs the same sheet against ``KAFKA_BOOTSTRAP`` with one
-``beamline worker`` process per stage.
+``beamline worker`` process per stage, all sharing the store (beamline.distributed);
+it stores the same events (same ids) as the embedded run of the same sheet and seed.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def main() -> int:
     parser.add_argument("--store", default="sqlite:///beamline.db")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--run-id", default=None)
+    parser.add_argument("--timeout", type=float, default=600.0, help="kafka: seconds to wait for the run")
     args = parser.parse_args()
 
     from rich.console import Console
@@ -46,10 +48,14 @@ def main() -> int:
                   f"flags SPE_AUTO_FUSE=true")
     started = time.perf_counter()
     if args.bus == "kafka":
-        from beamline.distributed import run_sheet_distributed
+        from beamline.distributed import DistributedRunError, run_sheet_distributed
 
-        summary = run_sheet_distributed(SHEET.read_text(encoding="utf-8"), filename=SHEET.name, seed=args.seed,
-                                        run_id=run_id, extra_flags=DEMO_FLAGS)
+        try:
+            summary = run_sheet_distributed(SHEET.read_text(encoding="utf-8"), filename=SHEET.name, seed=args.seed,
+                                            run_id=run_id, extra_flags=DEMO_FLAGS, timeout_s=args.timeout)
+        except DistributedRunError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     else:
         from beamline.runner_cli import run_sheet
 
