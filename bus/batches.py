@@ -3,7 +3,8 @@
 * ``widen``: after the first poll, keep polling for ``wait_s`` so inputs arriving
   close together reach one ``handle_batch`` call (a window bounded in time and size).
 * ``read_backlog``: ``Bus.lag`` of the groups a stage watches; a bus that cannot
-  report lag (``BusError``) gives no entry, so the stage sees "unknown" and never defers.
+  report lag (no Kafka admin API, a broker error) gives no entry, so the stage sees
+  "unknown" and does not defer.
 * ``retry_after``: the back-off a stage asked for with a ``BeamEvent(stage="deferred")``.
 
 Batches: a stage with ``handle_batch(envelopes, ctx) -> list[list[Envelope]]``
@@ -35,7 +36,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from bus.base import Bus, BusError, Consumer, Message, Record
+from bus.base import Bus, Consumer, Message, Record
 from contracts.envelope import Envelope
 from stages.base import StageContext
 
@@ -99,7 +100,7 @@ async def read_backlog(bus: Bus, watches: Mapping[str, tuple[str, ...]], *, unav
     for stage_id, topics in watches.items():
         try:
             backlog[stage_id] = await bus.lag(f"beamline.{stage_id}", topics)
-        except BusError as exc:
+        except Exception as exc:  # noqa: BLE001 - an unreadable backlog must not stop the runner
             if stage_id not in unavailable:
                 unavailable.add(stage_id)
                 log.warning("%s: backlog of %s unknown (%s); nothing will be deferred", reader, stage_id, exc)

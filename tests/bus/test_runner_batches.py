@@ -115,3 +115,18 @@ async def test_a_deferred_input_is_retried_with_the_backlog_until_it_is_routed()
     assert [b.payload["stage"] for b in store.of_type("BeamEvent")] == ["ingest", "deferred", "deferred", "rewrite"]
     assert runner.stats.deferrals == 2 and runner.stats.outputs == 3
     assert await bus.lag(runner.group, runner.topics) == 0
+
+
+async def test_a_bus_that_cannot_report_lag_leaves_the_backlog_unknown() -> None:
+    class NoLag(MemoryBus):
+        async def lag(self, group: str, topics: Sequence[str]) -> int:
+            if group == "beamline.qwave":
+                raise RuntimeError("no admin API")
+            return await super().lag(group, topics)
+
+    bus, store, stage = NoLag(), RecordingStore(), Deferring(times=0)
+    runner = StageRunner(stage, bus=bus, store=store, flags=FLAGS)
+    await bus.publish(CODEX, "e", encode(beam(sheet("r"), "codex", "ingest", 0, "e", "c")))
+    await run_until(runner, lambda: runner.stats.processed == 1)
+    assert stage.seen == [(0, {})]  # unknown, not zero: the stage decides what that means
+    assert runner.stats.batch_failures == 0 and [b.payload["stage"] for b in store.beams("rewrite")] == ["rewrite"]
