@@ -43,7 +43,7 @@ from bus.kafka import KafkaBus  # noqa: E402
 from bus.kafka_mock import MockCluster  # noqa: E402
 from bus.memory import MemoryBus  # noqa: E402
 from bus.pipeline import run_pipeline  # noqa: E402
-from bus.topics import ALL_TOPICS, SHEETS  # noqa: E402
+from bus.topics import ALL_TOPICS, DEFAULT_PARTITIONS, SHEETS  # noqa: E402
 from contracts.envelope import Envelope  # noqa: E402
 from contracts.payloads import BeamEvent, SheetSubmitted  # noqa: E402
 from contracts.registry import encode, make_event  # noqa: E402
@@ -95,6 +95,21 @@ KAFKA = {"provision": (), "session_timeout_ms": 6000, "heartbeat_interval_ms": 5
 
 
 RAW_TOPIC, DRIVER_TOPIC = "bench.raw", "bench.driver"
+# librdkafka's mock broker keeps at most 5 MiB (and 100,000 message sets) per partition and
+# deletes the oldest beyond that, so a consumer that falls behind loses messages. Topics get
+# enough partitions to hold a whole run (below 3 MiB each), the same count for every mode.
+MOCK_PARTITION_BYTES = 3 * 2**20
+STALL_S = 30.0  # no message for this long: the run has lost messages, fail instead of hanging
+
+
+def partitions_for(values: list[tuple[str, bytes]]) -> int:
+    total = sum(len(k) + len(v) + 70 for k, v in values)  # + record overhead
+    return max(DEFAULT_PARTITIONS, -(-total // MOCK_PARTITION_BYTES))
+
+
+def stalled(mode: str, received: int, expected: int, idle_s: float) -> None:
+    check(idle_s < STALL_S, f"{mode}: no message for {idle_s:.0f} s after {received} of {expected} "
+          "(messages lost or the consumer is stuck)")
 
 
 def check_received(mode: str, keys: list[str | None], values: list[tuple[str, bytes]]) -> None:
@@ -119,8 +134,12 @@ async def raw_aiokafka(bootstrap: str, values: list[tuple[str, bytes]]) -> None:
     try:
         producing = asyncio.create_task(produce())
         keys: list[str | None] = []
+        last = time.perf_counter()
         while len(keys) < len(values):
             batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            if batches:
+                last = time.perf_counter()
+            stalled("raw_aiokafka", len(keys), len(values), time.perf_counter() - last)
             for tp, records in batches.items():
                 keys += [r.key.decode() if r.key else None for r in records]
                 await consumer.commit({tp: records[-1].offset + 1})
@@ -138,8 +157,12 @@ async def through_driver(bus: Bus, values: list[tuple[str, bytes]]) -> None:
     try:
         async with bus.consume("driver", [DRIVER_TOPIC]) as consumer:
             producing = asyncio.create_task(bus.publish_many([(DRIVER_TOPIC, k, v) for k, v in values]))
+            last = time.perf_counter()
             while len(keys) < len(values):
                 batch = await consumer.getmany(5000, 1.0)
+                if batch:
+                    last = time.perf_counter()
+                stalled(f"{bus.name}_driver", len(keys), len(values), time.perf_counter() - last)
                 keys += [m.key for m in batch]
                 await consumer.ack_many(batch)
             await producing
@@ -179,7 +202,8 @@ def one_round(events: list[Envelope], values: list[tuple[str, bytes]], rotation:
     }
     order = list(kafka_modes)
     order = order[rotation % 3:] + order[:rotation % 3]
-    with MockCluster(initial_rebalance_delay_ms=0, topics=(*ALL_TOPICS, RAW_TOPIC, DRIVER_TOPIC)) as cluster:
+    with MockCluster(initial_rebalance_delay_ms=0, topics=(*ALL_TOPICS, RAW_TOPIC, DRIVER_TOPIC),
+                     partitions=partitions_for(values)) as cluster:
         for mode in order:
             seconds[mode] = timed(kafka_modes[mode](cluster.bootstrap))
     seconds["memory_driver"] = timed(lambda: through_driver(MemoryBus(), values))
@@ -211,6 +235,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report = {
         "benchmark": "bus", "events": args.events, "runs": args.runs, "checked": True,
         "event_bytes": round(sum(len(v) for _, v in values) / len(values)),
+        "partitions": partitions_for(values),
         "machine": {**machine(), "aiokafka": version("aiokafka"), "librdkafka": version("confluent-kafka")},
         "events_counted": count,
         "seconds": {m: spread((r[m] for r in rounds), 3) for m in modes},
