@@ -217,6 +217,7 @@ class StageRunner:
         outcomes = await self._outcomes(batch, ctx)
         await self._deliver(outcomes)
         retried, deferrals = await self._retry_deferred(outcomes)
+        self._project(outcomes, ctx)
         await consumer.ack_many(batch)
         stats = self.stats
         stats.processed += len(batch)
@@ -226,6 +227,18 @@ class StageRunner:
             stats.outputs += outcome.outputs
             stats.dead_letters += outcome.dead_letter
             stats.skipped_disabled += outcome.skipped
+
+    def _project(self, outcomes: Sequence[Outcome], ctx: StageContext) -> None:
+        """A projecting stage (``project(inputs, ctx) -> (nodes, edges)``, the KG writer) gets its
+        rows merged into the store's KG tables before the batch is acknowledged."""
+        project = getattr(self.stage, "project", None)
+        merge = getattr(self.store, "merge_kg", None)
+        if project is None or merge is None:
+            return
+        inputs = [o.envelope for o in outcomes if o.envelope is not None and not o.skipped and not o.dead_letter]
+        if inputs:
+            nodes, edges = project(inputs, ctx)
+            merge(nodes, edges)
 
     async def _deliver(self, outcomes: Sequence[Outcome]) -> None:
         await self.bus.publish_many([record for outcome in outcomes for record in outcome.records])

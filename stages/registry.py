@@ -14,6 +14,7 @@ STAGE_CLASSES: dict[str, tuple[str, str]] = {
     "qwave": ("stages.qwave.stage", "QWaveStage"),
     "sqi": ("stages.sqi.stage", "SQIStage"),
     "spe": ("stages.spe.stage", "SPEStage"),
+    "kg": ("stages.kg.stage", "KGStage"),  # publishes nothing; the runner merges its projection
 }
 STAGE_IDS = tuple(STAGE_CLASSES)
 

@@ -267,6 +267,11 @@ class BeamStore:
         with self._engine.begin() as connection:
             kg_tables.replace(connection, nodes, edges)
 
+    def merge_kg(self, nodes: Iterable[Mapping[str, Any]], edges: Iterable[Mapping[str, Any]]) -> int:
+        """Add KG rows without deleting any, in one transaction (see ``kg_tables.merge``)."""
+        with self._engine.begin() as connection:
+            return kg_tables.merge(connection, nodes, edges)
+
     def rebuild_kg(self, projection: KgProjection) -> tuple[int, int]:
         """Run ``projection`` over every stored event and store its result; returns (nodes, edges)."""
         nodes, edges = projection(self.iter_events())

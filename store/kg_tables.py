@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 
 from store.models import KG_EDGES, KG_NODES
 from store.rows import utc_naive
@@ -102,3 +102,35 @@ def read_edges(connection: Connection, kind: str | None = None) -> list[dict[str
     if kind is not None:
         query = query.where(KG_EDGES.c.kind == kind)
     return [{**row._asdict(), "occurred_at": _aware(row.occurred_at)} for row in connection.execute(query)]
+
+
+def merge(connection: Connection, nodes: Iterable[Mapping[str, Any]], edges: Iterable[Mapping[str, Any]]) -> int:
+    """Add ``nodes`` and ``edges`` to the KG without deleting anything (the KG stage's batches).
+
+    A node already stored keeps its provenance and attribute values and gains only
+    attributes it lacks; a stored edge is left as it is. Merging the same rows twice
+    changes nothing. Returns how many rows were inserted or updated.
+    """
+    node_rows = {row["id"]: row for row in map(node_row, nodes)}
+    edge_rows = {row["id"]: row for row in map(edge_row, edges)}
+    changed = 0
+    if node_rows:
+        stored = {row.id: row.attrs or {} for row in connection.execute(
+            select(KG_NODES.c.id, KG_NODES.c.attrs).where(KG_NODES.c.id.in_(list(node_rows))))}
+        fresh = [row for node_id, row in node_rows.items() if node_id not in stored]
+        if fresh:
+            connection.execute(insert(KG_NODES), fresh)
+        for node_id, attrs in stored.items():
+            merged = {**node_rows[node_id]["attrs"], **attrs}
+            if merged != attrs:
+                connection.execute(update(KG_NODES).where(KG_NODES.c.id == node_id).values(attrs=merged))
+                changed += 1
+        changed += len(fresh)
+    if edge_rows:
+        stored_edges = set(connection.execute(
+            select(KG_EDGES.c.id).where(KG_EDGES.c.id.in_(list(edge_rows)))).scalars())
+        fresh_edges = [row for edge_id, row in edge_rows.items() if edge_id not in stored_edges]
+        if fresh_edges:
+            connection.execute(insert(KG_EDGES), fresh_edges)
+        changed += len(fresh_edges)
+    return changed
