@@ -10,6 +10,16 @@ submission, so a re-run uses the same basin whatever packets arrived since) and
 found among the container's ``BasinSyncPacket`` events; ``None`` there means the
 run has no basin and the drift term is absent. A named basin that is not in the
 store is an error (the beam fails closed), never a silently missing term.
+
+A packet in the store is not trusted for being there: anything that can publish on
+``beamline.basin`` or write the store could plant one and steer every drift. So
+the packet's Ed25519 signature is checked against the trusted keys
+(``basin.packets.verify_packet``, as ``basin.sync`` does for imports) before its
+basin is used; a named basin whose packets all fail fails the beam closed with the
+reason. The trusted keys are the stage's ``trust`` option, else the ``*.pub`` keys of
+the node's key directory (``basin.keys.default_key_dir``, where the node key that
+signs each run's packet lives), read on first use and re-read once when a packet
+names a key not yet known (the node key is created by the first run that ends).
 """
 
 from __future__ import annotations
@@ -30,6 +40,8 @@ class ContextError(LookupError):
 class RecordCache:
     runs: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     basins: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    trust: Any = None  # basin.keys.TrustStore; None: the node's key directory
+    _default_trust: Any = None
 
     def run_record(self, reader: ReadSide, envelope: Envelope) -> Mapping[str, Any]:
         """The SheetSubmitted payload of the beam's run; ``ContextError`` when not stored."""
@@ -45,17 +57,45 @@ class RecordCache:
         return record
 
     def basin(self, reader: ReadSide, container_id: str, basin_id: str) -> list[float]:
-        """The 64 basin coordinates of packet ``basin_id`` of the container; ``ContextError`` if absent."""
+        """The 64 basin coordinates of packet ``basin_id`` of the container, from a packet whose
+        signature verifies; ``ContextError`` if there is none."""
         key = (container_id, basin_id)
         cached = self.basins.get(key)
         if cached is not None:
             return cached
+        refused: list[str] = []
         for env in reader.events(types=["BasinSyncPacket"], container_id=container_id):
             if basin_id in packet_ids(env.payload):
+                reason = self._verify(env.payload)
+                if reason is not None:
+                    refused.append(reason)
+                    continue
                 vector = [float(v) for v in env.payload["basin"]]
                 self.basins[key] = vector
                 return vector
+        if refused:
+            raise ContextError(f"basin {basin_id!r} of container {container_id!r} not trusted: {refused[0]}")
         raise ContextError(f"basin {basin_id!r} of container {container_id!r} not found")
+
+    def _verify(self, packet: Mapping[str, Any]) -> str | None:
+        from basin.packets import UNTRUSTED_KEY, verify_packet
+        from contracts.payloads import BasinSyncPacket
+
+        model = BasinSyncPacket.model_validate(dict(packet))
+        if self.trust is not None:
+            reason: str | None = verify_packet(model, self.trust)
+            return reason
+        reason = verify_packet(model, self._node_trust(reload=False))
+        if reason is not None and reason.startswith(UNTRUSTED_KEY):
+            reason = verify_packet(model, self._node_trust(reload=True))
+        return reason
+
+    def _node_trust(self, *, reload: bool) -> Any:
+        if self._default_trust is None or reload:
+            from basin.keys import TrustStore, default_key_dir
+
+            self._default_trust = TrustStore.from_directory(default_key_dir())
+        return self._default_trust
 
 
 def packet_ids(packet: Mapping[str, Any]) -> set[str]:

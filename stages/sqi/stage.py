@@ -34,6 +34,7 @@ from contracts.registry import digest, make_event
 from stages.base import StageContext
 from stages.sqi import forks
 from stages.sqi.assess import Assessment, Assessor, disabled
+from stages.sqi.context import RecordCache
 from stages.sqi.soullaw import Policy, PredicateParser
 
 SCORE_INDEX, DECISION_INDEX, VERDICT_INDEX = 0, 1, 2
@@ -59,13 +60,17 @@ class SQIStage:
         parser: PredicateParser | None = None,
         budget_ms: float | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        trust: Any = None,
     ) -> None:
+        """``trust``: the ``basin.keys.TrustStore`` whose keys may sign basin packets (default:
+        the node's key directory, ``stages.sqi.context``)."""
         self.assessor = Assessor(
             policy_path=Path(policy_path) if policy_path is not None else None,
             policy=policy,
             parser=parser,
             budget_s=budget_ms / 1000.0 if budget_ms is not None else None,
             clock=clock,
+            cache=RecordCache(trust=trust),
         )
         # Forks this instance handled recently, with the score and decision it emitted.
         # The runner persists a batch only after handling all of it, so a fork's siblings

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from basin.keys import Signer, TrustStore
 from bus.topics import topic_for
 from contracts.envelope import Envelope
 from contracts.payloads import BasinSyncPacket, CollapseTrace, Hologram, SignatureBlock
@@ -173,9 +174,19 @@ async def test_unscorable_beam_vetoes_even_if_rules_pass() -> None:
 # ---------------------------------------------------------------- drift from the run's basin
 
 
-def basin_packet(basin: list[float], n: int = 5) -> Envelope:
-    packet = BasinSyncPacket(container_id=CONTAINER, basin=basin, phi=0.5, kappa=64.0, regime="geometric",
-                             n=n, producer_id="w1", created_at=T0.isoformat(), key_id="k", signature="s")
+SIGNER = Signer.generate()
+TRUST = TrustStore.of(SIGNER.public_key)
+
+
+def basin_packet(basin: list[float], n: int = 5, signer: Signer = SIGNER, tamper: bool = False) -> Envelope:
+    from basin.packets import signing_bytes
+
+    unsigned = BasinSyncPacket(container_id=CONTAINER, basin=basin, phi=0.5, kappa=64.0, regime="geometric",
+                               n=n, producer_id="w1", created_at=T0.isoformat(), key_id=signer.key_id,
+                               signature="")
+    packet = unsigned.model_copy(update={"signature": signer.sign(signing_bytes(unsigned))})
+    if tamper:  # the signed body changed afterwards: same key, signature no longer matches
+        packet = packet.model_copy(update={"phi": 0.75})
     return make_event(packet, stage_id="basin", index=0, sheet_run_id="basin-sync", container_id=CONTAINER,
                       occurred_at=T0)
 
@@ -196,7 +207,7 @@ async def test_drift_uses_the_basin_recorded_for_the_run(named_by: str) -> None:
     beam = collapse(parent=run_record)
     other = [0.5] + [0.5 / 63] * 63
     reader = ListReader([run_record, basin_packet(other, n=9), packet])
-    outputs = await run(beam, reader=reader)
+    outputs = await run(beam, reader=reader, sqi=stage(trust=TRUST))
     score = by_type(outputs)["SQIScore"].payload
     expected = fisher_rao(signature(beam.payload["result"]), uniform)
     assert score["basin_id"] == bid
@@ -209,3 +220,18 @@ async def test_named_basin_missing_from_store_vetoes() -> None:
     run_record = submitted(basin_id="feedbeef")
     outputs = await run(collapse(parent=run_record), reader=ListReader([run_record]))
     assert_vetoed_because(outputs, "basin 'feedbeef'")
+
+
+@pytest.mark.parametrize(("forgery", "cause"), [("untrusted key", "untrusted_key"), ("tampered", "bad_signature")])
+async def test_a_basin_packet_whose_signature_does_not_verify_is_not_used(forgery: str, cause: str) -> None:
+    from basin.container import basin_id
+
+    uniform = [1 / 64] * 64
+    packet = basin_packet(uniform, signer=Signer.generate()) if forgery == "untrusted key" \
+        else basin_packet(uniform, tamper=True)
+    run_record = submitted(basin_id=basin_id(CONTAINER, uniform, 5))
+    outputs = await run(collapse(parent=run_record), reader=ListReader([run_record, packet]),
+                        sqi=stage(trust=TRUST))
+    assert_vetoed_because(outputs, "not trusted")
+    assert_vetoed_because(outputs, cause)
+    assert by_type(outputs)["SQIScore"].payload["drift"] is None
