@@ -3,7 +3,8 @@
 Every model declares ``TYPE`` (the envelope's ``type``) and ``SCHEMA_VERSION``
 (the current version; older stored payloads are upcast, see ``upcasters.py``).
 Fields that hold wall-clock time are listed in ``WALL_CLOCK_FIELDS`` so replay's
-diff can ignore exactly those and nothing else.
+diff can ignore exactly those and nothing else: a top-level name, or a path into
+nested data (``results[*].time_s``: that field of every element of ``results``).
 """
 
 from __future__ import annotations
@@ -166,7 +167,8 @@ class PrecisionResult(BaseModel):
 
 class PrecisionProfile(Payload):
     TYPE: ClassVar[str] = "PrecisionProfile"
-    WALL_CLOCK_FIELDS: ClassVar[frozenset[str]] = frozenset({"results"})
+    # Only the timing: rel_error is an outcome and a re-run must reproduce it.
+    WALL_CLOCK_FIELDS: ClassVar[frozenset[str]] = frozenset({"results[*].time_s"})
     opcode: str
     shape: list[int]
     results: list[PrecisionResult]

@@ -19,9 +19,25 @@ def comparable(envelope: Envelope) -> dict[str, Any]:
     data = envelope.model_dump(mode="json")
     for name in _ENVELOPE_IGNORED:
         data.pop(name, None)
-    ignored = model_for(envelope.type).WALL_CLOCK_FIELDS
-    data["payload"] = {k: v for k, v in data["payload"].items() if k not in ignored}
+    for path in model_for(envelope.type).WALL_CLOCK_FIELDS:
+        _drop(data["payload"], path)
     return data
+
+
+def _drop(data: Any, path: str) -> None:
+    """Remove ``path`` from ``data`` in place: ``a.b`` is key b of dict a, ``a[*].b`` key b of
+    every element of list a. A path that is absent (an optional field left out) is no error."""
+    head, _, rest = path.partition(".")
+    each = head.endswith("[*]")
+    key = head.removesuffix("[*]")
+    if not isinstance(data, dict) or key not in data:
+        return
+    if not rest:
+        del data[key]
+        return
+    value = data[key]
+    for item in (value if each and isinstance(value, list) else [value]):
+        _drop(item, rest)
 
 
 def _paths(a: Any, b: Any, prefix: str = "") -> list[str]:

@@ -8,8 +8,9 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -147,20 +148,51 @@ def test_rerun_is_identical_then_catches_a_tampered_qscore(recorded: tuple[Path,
     assert clean.returncode == 0, clean.stdout[-1500:] + clean.stderr[-1500:]
     assert clean.stdout.startswith("identical: ")
 
-    db = tmp_path / "tampered.db"
-    shutil.copy(where / "b.db", db)  # the run's process has exited: the WAL is checkpointed into b.db
-    store = f"sqlite:///{db}"
-    (score,) = [e for e in stored(store, eid=eid, cell_id="lap") if e.type == "SQIScore"]
-    with sqlite3.connect(db) as connection:
-        (payload,) = connection.execute("SELECT payload FROM events WHERE event_id = ?", (score.event_id,)).fetchone()
-        data = orjson.loads(payload)
-        data["qscore"] = round(float(data["qscore"]) - 0.25, 6)
-        changed = connection.execute("UPDATE events SET payload = ? WHERE event_id = ?",
-                                     (orjson.dumps(data).decode(), score.event_id)).rowcount
-    assert changed == 1
+    (score,) = [e for e in stored(original, eid=eid, cell_id="lap") if e.type == "SQIScore"]
 
+    def lower_qscore(payload: dict[str, Any]) -> None:
+        payload["qscore"] = round(float(payload["qscore"]) - 0.25, 6)
+
+    store = tampered(where, tmp_path, score.event_id, lower_qscore)
     rerun = beamline("replay", eid, "--rerun", cwd=tmp_path, store=store)
     assert rerun.returncode == 1, rerun.stdout
     lines = rerun.stdout.strip().splitlines()
     assert f"changed: SQIScore lap {score.event_id} .payload.qscore" in lines
     assert lines[-1].startswith("different: 1 of ")
+
+
+def tampered(where: Path, tmp_path: Path, event_id: str, edit: Callable[[dict[str, Any]], None]) -> str:
+    """A copy of the recorded store with one event's payload edited in place (as a bad actor would)."""
+    db = tmp_path / f"tampered-{event_id[:8]}.db"
+    shutil.copy(where / "b.db", db)  # the run's process has exited: the WAL is checkpointed into b.db
+    with sqlite3.connect(db) as connection:
+        (payload,) = connection.execute("SELECT payload FROM events WHERE event_id = ?", (event_id,)).fetchone()
+        data = orjson.loads(payload)
+        edit(data)
+        changed = connection.execute("UPDATE events SET payload = ? WHERE event_id = ?",
+                                     (orjson.dumps(data).decode(), event_id)).rowcount
+    assert changed == 1
+    return f"sqlite:///{db}"
+
+
+def test_rerun_ignores_precision_timings_but_not_rel_error(recorded: tuple[Path, str], tmp_path: Path) -> None:
+    where, original = recorded
+    eid = eid_of(original, "blowup")
+    profile = next(e for e in stored(original, eid=eid, cell_id="blowup") if e.type == "PrecisionProfile")
+
+    def slower(payload: dict[str, Any]) -> None:  # a timing is wall-clock: another machine, another value
+        for result in payload["results"]:
+            result["time_s"] = result["time_s"] * 3 + 1.0
+
+    timing = beamline("replay", eid, "--rerun", cwd=tmp_path, store=tampered(where, tmp_path, profile.event_id, slower))
+    assert timing.returncode == 0, timing.stdout[-1500:] + timing.stderr[-1500:]
+    assert timing.stdout.startswith("identical: ")
+
+    def less_error(payload: dict[str, Any]) -> None:  # an accuracy is an outcome: it must be reproduced
+        payload["results"][1]["rel_error"] = payload["results"][1]["rel_error"] / 2
+
+    error = beamline("replay", eid, "--rerun", cwd=tmp_path,
+                     store=tampered(where, tmp_path, profile.event_id, less_error))
+    assert error.returncode == 1, error.stdout
+    assert (f"changed: PrecisionProfile blowup {profile.event_id} .payload.results[1].rel_error"
+            in error.stdout.splitlines())
