@@ -83,6 +83,10 @@ ATTACKS: dict[str, Callable[[Envelope], bytes]] = {
 TARGETS = {SHEETS: forged_sheet, CODEX: forged_beam}
 
 
+def consumers_of(topic: str) -> list[str]:
+    return sorted(stage.stage_id for stage in enabled_stages() if topic in stage.input_topics)
+
+
 @pytest.fixture
 def secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(SECRET_FILE_ENV, raising=False)
@@ -107,12 +111,15 @@ async def test_forged_messages_are_dead_lettered_for_auth_and_never_processed(at
     raw = ATTACKS[attack](TARGETS[topic]())
     store = open_store("sqlite://", migrate=True)
     await run_with([(topic, "evil", raw)], store)
-    (letter,) = store.dead_letters()
-    assert letter.payload["reason"] == Unauthenticated.reason
-    assert letter.payload["topic"] == topic
-    assert base64.b64decode(letter.payload["original_b64"]) == raw
+    letters = store.dead_letters()
+    # One per consumer group of the topic (its stage, and the KG that reads every topic).
+    assert sorted(letter.payload["stage"] for letter in letters) == consumers_of(topic)
+    for letter in letters:
+        assert letter.payload["reason"] == Unauthenticated.reason
+        assert letter.payload["topic"] == topic
+        assert base64.b64decode(letter.payload["original_b64"]) == raw
     # Never processed: nothing but the dead letter mentions the forged run.
-    assert [e.type for e in store.events(sheet_run_id="run-evil")] == ["DeadLetter"]
+    assert {e.type for e in store.events(sheet_run_id="run-evil")} == {"DeadLetter"}
     assert not [e for e in store.events(types=["BeamEvent"]) if e.cell_id in ("e", "evil")]
     # The genuine run went through, every event of it signed with its per-EID/run key.
     good = store.events(sheet_run_id="run-good")
@@ -133,7 +140,7 @@ async def test_the_master_secret_and_derived_keys_never_reach_events_logs_or_dea
     raw = [(SHEETS, "evil", flipped(forged_sheet())), (CODEX, "evil", encode(forged_beam()))]
     await run_with(raw, store)
     events = store.events()
-    assert len(store.dead_letters()) == 2
+    assert len(store.dead_letters()) == len(consumers_of(SHEETS)) + len(consumers_of(CODEX))
     store.close()
     with sqlite3.connect(db) as connection:
         rows = connection.execute("SELECT * FROM events").fetchall()
