@@ -76,6 +76,24 @@ def _is_constant(node: ast.AST) -> bool:
     return isinstance(node, ast.Constant) or (isinstance(node, ast.Name) and bool(_CONSTANT_NAME.match(node.id)))
 
 
+def _is_placeholder(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value == "?"
+
+
+def _is_placeholder_list(node: ast.AST) -> bool:
+    """``"," .join("?" * n)``, ``",".join("?" for _ in xs)``, ``",".join(["?"] * n)``: only bound
+    parameter markers, however many — the values still travel as parameters."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join"
+            and _is_constant(node.func.value) and len(node.args) == 1 and not node.keywords):
+        return False
+    (items,) = node.args
+    if isinstance(items, ast.BinOp) and isinstance(items.op, ast.Mult):
+        sides = (items.left, items.right)
+        return any(_is_placeholder(side) or (isinstance(side, ast.List) and len(side.elts) == 1
+                                             and _is_placeholder(side.elts[0])) for side in sides)
+    return isinstance(items, ast.GeneratorExp | ast.ListComp) and _is_placeholder(items.elt)
+
+
 def _is_string_expr(node: ast.AST) -> bool:
     if isinstance(node, ast.Constant):
         return isinstance(node.value, str)
@@ -87,7 +105,8 @@ def _is_string_expr(node: ast.AST) -> bool:
 def _is_runtime_string(node: ast.AST) -> bool:
     """A string assembled at run time from non-constant values (the shape of injectable SQL)."""
     if isinstance(node, ast.JoinedStr):
-        return any(isinstance(part, ast.FormattedValue) and not _is_constant(part.value) for part in node.values)
+        return any(isinstance(part, ast.FormattedValue) and not _is_constant(part.value)
+                   and not _is_placeholder_list(part.value) for part in node.values)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod | ast.Add) and _is_string_expr(node):
         return any(
             _is_runtime_string(side) if _is_string_expr(side) else not _is_constant(side)
@@ -266,6 +285,8 @@ DANGEROUS = [
     ("conn.exec_driver_sql('SELECT {}'.format(n))", "SQL string"),
     ("cursor.execute('SELECT * FROM t WHERE a = ' + A + name)", "SQL string"),
     ("cursor.execute(f'PRAGMA busy_timeout={timeout}')", "SQL string"),
+    ("cursor.execute(f\"SELECT * FROM t WHERE k IN ({','.join(keys)})\")", "SQL string"),
+    ("cursor.execute(f\"SELECT * FROM t WHERE k IN ({','.join(repr(k) for k in keys)})\")", "SQL string"),
     ("import torch\nm = torch.load(path)", "weights_only"),
     ("import torch\nm = torch.load(path, weights_only=False)", "weights_only"),
     ("from torch import load\nm = load(path)", "weights_only"),
@@ -285,6 +306,8 @@ HARMLESS = [
     "label = self.text(f'{x}')\nmsg = f'execute {n}'\nconn.execute(text('SELECT 1'))",
     "cursor.execute(f'PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}')\ncursor.execute('PRAGMA x=' + _LIMIT)",
     "import torch\nm = torch.load(path, weights_only=True, map_location='cpu')",
+    "c.execute(f\"SELECT a FROM t WHERE id IN ({','.join('?' * len(ids))})\", ids)",
+    "c.execute(f'SELECT a FROM t WHERE k IN ({\", \".join(\"?\" for _ in KS)})', KS)",
 ]
 
 
