@@ -19,12 +19,11 @@ not count: a retried input whose outputs were never stored must propose them aga
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from contracts.envelope import Envelope
-from stages.base import StageContext
 
 Holder = tuple[str, str]  # (sheet_run_id, cell_id)
 KeyHolders = dict[str, set[Holder]]
@@ -40,8 +39,8 @@ class NormalKeyIndex:
     def __init__(self) -> None:
         self._ingest_keys: OrderedDict[str, str | None] = OrderedDict()
 
-    def container_keys(self, env: Envelope, ctx: StageContext) -> KeyHolders:
-        beams = ctx.reader.events(container_id=env.container_id, types=["BeamEvent"])
+    def container_keys(self, beams: Sequence[Envelope]) -> KeyHolders:
+        """Keys of ``beams``: the container's recorded BeamEvents."""
         keys: KeyHolders = {}
         routed: set[Holder] = set()
         for beam in beams:

@@ -137,14 +137,16 @@ class SPEStage:
     # -- repair and fusion ------------------------------------------------------------------
     def _repair(self, env: Envelope, ctx: StageContext, index: int) -> list[Envelope]:
         result = env.payload["result"]
-        last_approved = _last_approved_form(env, ctx)
+        # One read of the container's beams serves both the drift repair and the dedup.
+        history = ctx.reader.events(container_id=env.container_id, types=["BeamEvent"])
+        last_approved = _last_approved_form(env, history)
         repair = repair_from_drift(result, last_approved)
         if repair is None:
             return []
         candidate = Candidate(
             reason="repair", form=repair.patched, parents=(env,), detail={"cause": repair.cause, **repair.detail},
         )
-        return candidate_events(candidate, ctx, index=index, id_key=None, known_keys=self._known_keys(env, ctx))
+        return candidate_events(candidate, ctx, index=index, id_key=None, known_keys=self._known_keys(env, history))
 
     def _fusion(self, env: Envelope, ctx: StageContext) -> list[Envelope]:
         if env.eid is None:
@@ -163,10 +165,11 @@ class SPEStage:
         parents = tuple(decided[cell] for cell in parent_ids)
         id_key = "fusion|" + "|".join(sorted(p.event_id for p in parents))
         candidate = Candidate(reason="fusion", form=fusion.fused, parents=parents, detail={"top_k": len(parents)})
-        return candidate_events(candidate, ctx, index=0, id_key=id_key, known_keys=self._known_keys(env, ctx))
+        history = ctx.reader.events(container_id=env.container_id, types=["BeamEvent"])
+        return candidate_events(candidate, ctx, index=0, id_key=id_key, known_keys=self._known_keys(env, history))
 
-    def _known_keys(self, env: Envelope, ctx: StageContext) -> KnownKeys:
-        return KnownKeys(self._keys.container_keys(env, ctx), self._claims.of(env.container_id))
+    def _known_keys(self, env: Envelope, history: list[Envelope]) -> KnownKeys:
+        return KnownKeys(self._keys.container_keys(history), self._claims.of(env.container_id))
 
 
 def _emit(payload: PatternMotif, parent: Envelope, ctx: StageContext, index: int) -> Envelope:
@@ -187,9 +190,8 @@ def _source(node: Node) -> str:
     return to_source(node)
 
 
-def _last_approved_form(env: Envelope, ctx: StageContext) -> Node | None:
-    """The most recent approved normal form of the same cell in this container, if any."""
-    history = ctx.reader.events(container_id=env.container_id, types=["BeamEvent"])
+def _last_approved_form(env: Envelope, history: list[Envelope]) -> Node | None:
+    """The most recent approved normal form of the same cell in the container's ``history``, if any."""
     forms = [
         b.payload["result"]["normal_form"] for b in history
         if b.cell_id == env.cell_id and b.payload.get("stage") == "approved"
