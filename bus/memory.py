@@ -31,6 +31,7 @@ import asyncio
 import hashlib
 import itertools
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -50,13 +51,14 @@ def partition_for(key: str | None, partitions: int) -> int:
 class Partition:
     """One partition's retained messages ``[base, end)`` and each group's committed offset."""
 
-    __slots__ = ("topic", "index", "_log", "_head", "base", "end", "committed", "owners", "space")
+    __slots__ = ("topic", "index", "_log", "base", "end", "committed", "owners", "space")
 
     def __init__(self, topic: str, index: int) -> None:
         self.topic = topic
         self.index = index
-        self._log: list[Message] = []
-        self._head = 0
+        # A deque popped as messages are trimmed: a trimmed message is released at once (a list
+        # compacted lazily kept up to a thousand dead messages per partition, a run's whole traffic).
+        self._log: deque[Message] = deque()
         self.base = 0
         self.end = 0
         self.committed: dict[str, int] = {}
@@ -74,8 +76,8 @@ class Partition:
         return message
 
     def slice(self, start: int, stop: int) -> list[Message]:
-        first = self._head + start - self.base
-        return self._log[first : first + (stop - start)]
+        first = start - self.base
+        return list(itertools.islice(self._log, first, first + (stop - start)))
 
     def first_offset_at(self, since_ms: int) -> int:
         for message in self.slice(self.base, self.end):
@@ -88,12 +90,9 @@ class Partition:
         dropped = min(offset, self.end) - self.base
         if dropped <= 0:
             return 0
-        self._head += dropped
+        for _ in range(dropped):
+            self._log.popleft()
         self.base += dropped
-        # Compact lazily so trimming stays O(1) amortised.
-        if self._head > 1024 and self._head * 2 > len(self._log):
-            del self._log[: self._head]
-            self._head = 0
         return dropped
 
 

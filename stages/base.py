@@ -27,9 +27,17 @@ class ReadSide(Protocol):
         eid: str | None = None,
         container_id: str | None = None,
         sheet_run_id: str | None = None,
+        cell_id: str | None = None,
         types: Sequence[str] | None = None,
         event_ids: Sequence[str] | None = None,
-    ) -> list[Envelope]: ...
+        stage: str | Sequence[str] | None = None,
+        normal_key: str | None = None,
+        unrouted_ingest: bool = False,
+    ) -> list[Envelope]:
+        """Events matching every filter given, in store order. ``stage``: the BeamEvent stage;
+        ``normal_key``: events whose ``result.normal_key`` is that key; ``unrouted_ingest``:
+        ingest beams without a normal_key whose cell Photon has not routed yet."""
+        ...
 
 
 class NoReadSide:

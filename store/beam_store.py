@@ -139,6 +139,8 @@ class BeamStore:
         after_seq: int | None = None,
         since: datetime | None = None,
         limit: int | None = None,
+        normal_key: str | None = None,
+        unrouted_ingest: bool = False,
     ) -> list[Envelope]:
         """Events matching every given filter, in seq order, upcast to current versions."""
         return [
@@ -154,6 +156,8 @@ class BeamStore:
                 event_ids=event_ids,
                 stage=stage,
                 since=since,
+                normal_key=normal_key,
+                unrouted_ingest=unrouted_ingest,
             )
         ]
 
@@ -170,6 +174,8 @@ class BeamStore:
         event_ids: Sequence[str] | None = None,
         stage: str | Sequence[str] | None = None,
         since: datetime | None = None,
+        normal_key: str | None = None,
+        unrouted_ingest: bool = False,
     ) -> list[tuple[int, Envelope]]:
         """``(seq, envelope)`` pairs with seq > ``after_seq``, ascending, at most ``limit``: what tail follows."""
         terms = queries.event_conditions(
@@ -182,6 +188,8 @@ class BeamStore:
             stage=stage,
             after_seq=after_seq,
             since=since,
+            normal_key=normal_key,
+            unrouted_ingest=unrouted_ingest,
         )
         with self._engine.connect() as connection:
             rows = queries.fetch(connection, queries.select_events(terms, limit))

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, String, and_, bindparam, or_, select
+from sqlalchemy import Connection, Select, String, and_, bindparam, exists, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
@@ -23,6 +23,8 @@ from store.rows import utc_naive
 RawRow = tuple[int, dict[str, Any], dict[str, Any]]
 E = EVENTS.c
 
+# BeamEvent stages Photon gives a routed cell (each carries the cell's ``result.normal_key``).
+ROUTED_STAGES = ("rewrite", "predict", "deferred")
 # DNAMutation payload key listing the cells (or events) a fused/repaired cell came from.
 MUTATION_PARENTS_KEY = "parents"
 
@@ -67,8 +69,14 @@ def event_conditions(
     stage: str | Sequence[str] | None = None,
     after_seq: int | None = None,
     since: datetime | None = None,
+    normal_key: str | None = None,
+    unrouted_ingest: bool = False,
 ) -> list[ColumnElement[bool]]:
     """WHERE terms for the filters given (None = no filter on that field).
+
+    ``normal_key``: events whose ``payload.result.normal_key`` is that key (routed beams,
+    SPE's ingest beams). ``unrouted_ingest``: ingest beams that carry no normal_key and
+    whose cell (run, cell) has no routed beam yet — the cells still on their way to Photon.
 
     With a selective key (eid, cell, run, event ids) the coarse ``type``/``stage``
     filters are kept off their indexes, so the selective index is the one searched.
@@ -95,7 +103,24 @@ def event_conditions(
         terms.append(E.seq > after_seq)
     if since is not None:
         terms.append(E.occurred_at >= utc_naive(since))
+    if normal_key is not None:
+        terms.append(_normal_key() == normal_key)
+    if unrouted_ingest:
+        terms.extend(_unrouted_ingest())
     return terms
+
+
+def _normal_key() -> ColumnElement[str]:
+    key: ColumnElement[str] = E.payload["result"]["normal_key"].as_string()
+    return key
+
+
+def _unrouted_ingest() -> list[ColumnElement[bool]]:
+    routed = EVENTS.alias("routed")
+    # Searched by ix_events_cell_seq: one index probe per ingest beam.
+    routed_yet = exists().where(routed.c.cell_id == E.cell_id, routed.c.sheet_run_id == E.sheet_run_id,
+                                _Unindexed(routed.c.stage).in_(ROUTED_STAGES))
+    return [E.stage == "ingest", _normal_key().is_(None), ~routed_yet]
 
 
 def select_events(terms: Sequence[ColumnElement[bool]], limit: int | None = None) -> Select[Any]:

@@ -10,6 +10,7 @@ loop (Photon → … → SQI → SPE) once more.
 
 Keys come from recorded beams: Photon's routed beams carry the key; an ingest beam
 Photon has not routed yet is normalised here (SPE's own ingest beams carry the key).
+Only the holders of the candidate's key are read, never the container's history.
 Decisions handled in one batch are not in the store yet, so the stage also keeps
 the keys it has reinjected itself (``Claims``) — a cache of its own outputs, which
 a restarted stage finds again in the store. A claim by the candidate's own cell does
@@ -19,44 +20,41 @@ not count: a retried input whose outputs were never stored must propose them aga
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from contracts.envelope import Envelope
+from stages.base import ReadSide
 
 Holder = tuple[str, str]  # (sheet_run_id, cell_id)
 KeyHolders = dict[str, set[Holder]]
 
 ROUTED_STAGES = ("rewrite", "predict", "deferred")
+KEYED_STAGES = (*ROUTED_STAGES, "ingest")  # the beams that may carry a normal_key
 _CACHE_SIZE = 4096
 _MAX_CLAIMS = 4096  # per container; older claims are in the store by then
 
 
 class NormalKeyIndex:
-    """normal_key → holders over a container's recorded beams; ingest keys cached by event id."""
+    """The holders of one normal_key in a container's recorded beams; ingest keys cached by event id.
+
+    Reads only what can hold the key: beams that carry it (Photon's routed beams, SPE's
+    ingest beams) and the ingest beams Photon has not routed yet (normalised here), so a
+    lookup reads a bounded number of rows whatever the container's history.
+    """
 
     def __init__(self) -> None:
         self._ingest_keys: OrderedDict[str, str | None] = OrderedDict()
 
-    def container_keys(self, beams: Sequence[Envelope]) -> KeyHolders:
-        """Keys of ``beams``: the container's recorded BeamEvents."""
-        keys: KeyHolders = {}
-        routed: set[Holder] = set()
-        for beam in beams:
-            key = beam.payload["result"].get("normal_key")
-            if beam.payload.get("stage") in ROUTED_STAGES and key:
-                holder = (beam.sheet_run_id, str(beam.cell_id))
-                keys.setdefault(str(key), set()).add(holder)
-                routed.add(holder)
-        for beam in beams:
-            holder = (beam.sheet_run_id, str(beam.cell_id))
-            if beam.payload.get("stage") != "ingest" or holder in routed:
-                continue
-            ingest_key = self._ingest_key(beam)
-            if ingest_key is not None:
-                keys.setdefault(ingest_key, set()).add(holder)
-        return keys
+    def holders(self, reader: ReadSide, container_id: str, key: str) -> set[Holder]:
+        """Cells ``(sheet_run_id, cell_id)`` of the container whose recorded beams hold ``key``."""
+        keyed = reader.events(container_id=container_id, types=["BeamEvent"], stage=KEYED_STAGES, normal_key=key)
+        found = {(beam.sheet_run_id, str(beam.cell_id)) for beam in keyed}
+        for beam in reader.events(container_id=container_id, types=["BeamEvent"], unrouted_ingest=True):
+            if self._ingest_key(beam) == key:
+                found.add((beam.sheet_run_id, str(beam.cell_id)))
+        return found
 
     def _ingest_key(self, beam: Envelope) -> str | None:
         if beam.event_id in self._ingest_keys:
@@ -110,9 +108,9 @@ class Claims:
 
 @dataclass(frozen=True)
 class KnownKeys:
-    recorded: KeyHolders  # from the store
+    recorded: Callable[[str], set[Holder]]  # holders of a key in the store
     claimed: KeyHolders  # reinjected by this stage, maybe not stored yet
 
     def is_duplicate(self, key: str, own: Holder) -> bool:
         """True when the store holds ``key`` (any cell) or another claimed cell does."""
-        return bool(self.recorded.get(key)) or bool(self.claimed.get(key, set()) - {own})
+        return bool(self.recorded(key)) or bool(self.claimed.get(key, set()) - {own})

@@ -137,16 +137,13 @@ class SPEStage:
     # -- repair and fusion ------------------------------------------------------------------
     def _repair(self, env: Envelope, ctx: StageContext, index: int) -> list[Envelope]:
         result = env.payload["result"]
-        # One read of the container's beams serves both the drift repair and the dedup.
-        history = ctx.reader.events(container_id=env.container_id, types=["BeamEvent"])
-        last_approved = _last_approved_form(env, history)
-        repair = repair_from_drift(result, last_approved)
+        repair = repair_from_drift(result, _last_approved_form(env, ctx))
         if repair is None:
             return []
         candidate = Candidate(
             reason="repair", form=repair.patched, parents=(env,), detail={"cause": repair.cause, **repair.detail},
         )
-        return candidate_events(candidate, ctx, index=index, id_key=None, known_keys=self._known_keys(env, history))
+        return candidate_events(candidate, ctx, index=index, id_key=None, known_keys=self._known_keys(env, ctx))
 
     def _fusion(self, env: Envelope, ctx: StageContext) -> list[Envelope]:
         if env.eid is None:
@@ -165,11 +162,13 @@ class SPEStage:
         parents = tuple(decided[cell] for cell in parent_ids)
         id_key = "fusion|" + "|".join(sorted(p.event_id for p in parents))
         candidate = Candidate(reason="fusion", form=fusion.fused, parents=parents, detail={"top_k": len(parents)})
-        history = ctx.reader.events(container_id=env.container_id, types=["BeamEvent"])
-        return candidate_events(candidate, ctx, index=0, id_key=id_key, known_keys=self._known_keys(env, history))
+        return candidate_events(candidate, ctx, index=0, id_key=id_key, known_keys=self._known_keys(env, ctx))
 
-    def _known_keys(self, env: Envelope, history: list[Envelope]) -> KnownKeys:
-        return KnownKeys(self._keys.container_keys(history), self._claims.of(env.container_id))
+    def _known_keys(self, env: Envelope, ctx: StageContext) -> KnownKeys:
+        def recorded(key: str) -> set[tuple[str, str]]:
+            return self._keys.holders(ctx.reader, env.container_id, key)
+
+        return KnownKeys(recorded, self._claims.of(env.container_id))
 
 
 def _emit(payload: PatternMotif, parent: Envelope, ctx: StageContext, index: int) -> Envelope:
@@ -190,10 +189,9 @@ def _source(node: Node) -> str:
     return to_source(node)
 
 
-def _last_approved_form(env: Envelope, history: list[Envelope]) -> Node | None:
-    """The most recent approved normal form of the same cell in the container's ``history``, if any."""
-    forms = [
-        b.payload["result"]["normal_form"] for b in history
-        if b.cell_id == env.cell_id and b.payload.get("stage") == "approved"
-    ]
-    return Node.from_json(forms[-1]) if forms else None
+def _last_approved_form(env: Envelope, ctx: StageContext) -> Node | None:
+    """The most recent approved normal form of the same cell in the container, if any."""
+    # Read by cell: the rows read do not grow with the container's history.
+    approved = ctx.reader.events(container_id=env.container_id, cell_id=str(env.cell_id), types=["BeamEvent"],
+                                 stage="approved")
+    return Node.from_json(approved[-1].payload["result"]["normal_form"]) if approved else None

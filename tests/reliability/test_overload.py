@@ -8,10 +8,9 @@ cell carries each per-cell event exactly once. Backpressure is visible in the bu
 The memory bound (peak RSS of 100,000 cells / of 10,000 cells ≤ 1.2) is asserted only in
 the heavy variant (``BEAMLINE_HEAVY=1``): at the small size start-up dominates the RSS.
 
-The big runs carry no vetoed cells: for each veto SPE's repair reads every BeamEvent of the
-container from the store (``stages/spe/stage.py: _last_approved_form``), so vetoes make a run
-quadratic in time and its memory grow with the container's history. That defect is pinned by
-``test_spe_reads_per_veto_do_not_grow_with_the_container`` (strict xfail until it is fixed).
+The big runs carry no vetoed cells. SPE's reads per vetoed cell (the cell's last approved
+form, the holders of the candidate's normal_key) must not grow with the container's history:
+``test_spe_reads_per_veto_do_not_grow_with_the_container`` counts the rows they return.
 """
 
 from __future__ import annotations
@@ -144,7 +143,6 @@ async def rows_read_per_veto(cells: int) -> float:
     return spe.reader.rows_read / spe.vetoes
 
 
-@pytest.mark.xfail(strict=True, reason="SPE reads the container's whole BeamEvent history per veto (quadratic)")
 async def test_spe_reads_per_veto_do_not_grow_with_the_container() -> None:
     small, big = await rows_read_per_veto(40), await rows_read_per_veto(160)
     print(f"rows read by SPE per vetoed cell: {small:.0f} (40 cells), {big:.0f} (160 cells)")
