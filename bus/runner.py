@@ -55,6 +55,9 @@ from stages.base import NoReadSide, ReadSide, Stage, StageContext
 
 log = logging.getLogger(__name__)
 
+#: Outputs a runner handles before it delivers and acknowledges what it has (memory bound).
+MAX_PENDING_OUTPUTS = 2048
+
 
 @dataclass
 class RunnerStats:
@@ -213,14 +216,23 @@ class StageRunner:
             await consumer.nack(message)
 
     async def _handle_batch(self, consumer: Consumer, batch: list[Message]) -> None:
-        ctx = await self.batch_context()
-        outcomes = await self._outcomes(batch, ctx)
+        # Delivered and acknowledged a part at a time: a part ends once its outputs reach
+        # MAX_PENDING_OUTPUTS, so inputs that fan out (a sheet: events for every cell) never
+        # hold a whole batch's outputs in memory at once.
+        while batch:
+            ctx = await self.batch_context()
+            outcomes = await self._outcomes(batch, ctx)
+            done, batch = batch[: len(outcomes)], batch[len(outcomes) :]
+            await self._deliver_part(consumer, done, outcomes, ctx)
+
+    async def _deliver_part(self, consumer: Consumer, done: list[Message], outcomes: list[Outcome],
+                            ctx: StageContext) -> None:
         await self._deliver(outcomes)
         retried, deferrals = await self._retry_deferred(outcomes)
         self._project(outcomes, ctx)
-        await consumer.ack_many(batch)
+        await consumer.ack_many(done)
         stats = self.stats
-        stats.processed += len(batch)
+        stats.processed += len(done)
         stats.deferrals += deferrals
         for outcome in outcomes + retried:
             stats.persisted += len(outcome.persist)
@@ -245,7 +257,19 @@ class StageRunner:
         await persist_events(self.store, [event for outcome in outcomes for event in outcome.persist])
 
     async def _outcomes(self, batch: list[Message], ctx: StageContext) -> list[Outcome]:
-        """One outcome per message: batch handler first (when declared), one by one otherwise."""
+        """One outcome per message of a prefix of ``batch``: the whole batch through the batch
+        handler (when declared), else one by one until MAX_PENDING_OUTPUTS outputs are pending."""
+        if self.batch_handler is None:
+            outcomes: list[Outcome] = []
+            pending = 0
+            for message in batch:
+                admitted = self._admit(message)
+                outcome = admitted if isinstance(admitted, Outcome) else await self._handle_one(message, admitted, ctx)
+                outcomes.append(outcome)
+                pending += len(outcome.persist)
+                if pending >= MAX_PENDING_OUTPUTS:
+                    break
+            return outcomes
         early: dict[int, Outcome] = {}
         ready: list[tuple[int, Message, Envelope]] = []
         for i, message in enumerate(batch):

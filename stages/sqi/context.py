@@ -3,7 +3,8 @@
 Both are immutable once written — a SheetSubmitted never changes for its run id
 and a basin packet is content-addressed by its id — so ``RecordCache`` may keep
 them for the life of a stage instance without changing any outcome; it is a
-read-through memo, not state.
+read-through memo, not state. It keeps the most recently used ``RECORD_CACHE_SIZE``
+of each, so a long-lived stage does not hold every run it has ever scored.
 
 Drift uses the basin named by the run's ``SheetSubmitted.basin_id`` (recorded at
 submission, so a re-run uses the same basin whatever packets arrived since) and
@@ -24,12 +25,17 @@ names a key not yet known (the node key is created by the first run that ends).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from contracts.envelope import Envelope
 from stages.base import ReadSide
+
+RECORD_CACHE_SIZE = 256
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
 
 
 class ContextError(LookupError):
@@ -38,29 +44,29 @@ class ContextError(LookupError):
 
 @dataclass
 class RecordCache:
-    runs: dict[str, Mapping[str, Any]] = field(default_factory=dict)
-    basins: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    runs: OrderedDict[str, Mapping[str, Any]] = field(default_factory=OrderedDict)
+    basins: OrderedDict[tuple[str, str], list[float]] = field(default_factory=OrderedDict)
     trust: Any = None  # basin.keys.TrustStore; None: the node's key directory
     _default_trust: Any = None
 
     def run_record(self, reader: ReadSide, envelope: Envelope) -> Mapping[str, Any]:
         """The SheetSubmitted payload of the beam's run; ``ContextError`` when not stored."""
         run_id = envelope.sheet_run_id
-        cached = self.runs.get(run_id)
+        cached = _recall(self.runs, run_id)
         if cached is not None:
             return cached
         found = reader.events(sheet_run_id=run_id, types=["SheetSubmitted"])
         if not found:
             raise ContextError(f"run record (SheetSubmitted) of run {run_id!r} not found")
         record = found[0].payload
-        self.runs[run_id] = record
+        _keep(self.runs, run_id, record)
         return record
 
     def basin(self, reader: ReadSide, container_id: str, basin_id: str) -> list[float]:
         """The 64 basin coordinates of packet ``basin_id`` of the container, from a packet whose
         signature verifies; ``ContextError`` if there is none."""
         key = (container_id, basin_id)
-        cached = self.basins.get(key)
+        cached = _recall(self.basins, key)
         if cached is not None:
             return cached
         refused: list[str] = []
@@ -71,7 +77,7 @@ class RecordCache:
                     refused.append(reason)
                     continue
                 vector = [float(v) for v in env.payload["basin"]]
-                self.basins[key] = vector
+                _keep(self.basins, key, vector)
                 return vector
         if refused:
             raise ContextError(f"basin {basin_id!r} of container {container_id!r} not trusted: {refused[0]}")
@@ -96,6 +102,19 @@ class RecordCache:
 
             self._default_trust = TrustStore.from_directory(default_key_dir())
         return self._default_trust
+
+
+def _recall(cache: OrderedDict[_K, _V], key: _K) -> _V | None:
+    found = cache.get(key)
+    if found is not None:
+        cache.move_to_end(key)
+    return found
+
+
+def _keep(cache: OrderedDict[_K, _V], key: _K, value: _V) -> None:
+    cache[key] = value
+    while len(cache) > RECORD_CACHE_SIZE:
+        cache.popitem(last=False)
 
 
 def packet_ids(packet: Mapping[str, Any]) -> set[str]:
