@@ -222,8 +222,9 @@ class StageRunner:
         while batch:
             ctx = await self.batch_context()
             outcomes = await self._outcomes(batch, ctx)
-            done, batch = batch[: len(outcomes)], batch[len(outcomes) :]
-            await self._deliver_part(consumer, done, outcomes, ctx)
+            await self._deliver_part(consumer, batch[: len(outcomes)], outcomes, ctx)
+            # In place: should a later part fail, ``_consume`` rewinds only what is not acknowledged.
+            del batch[: len(outcomes)]
 
     async def _deliver_part(self, consumer: Consumer, done: list[Message], outcomes: list[Outcome],
                             ctx: StageContext) -> None:
