@@ -111,7 +111,7 @@ def event_conditions(
 
 
 def _normal_key() -> ColumnElement[str]:
-    key: ColumnElement[str] = E.payload["result"]["normal_key"].as_string()
+    key: ColumnElement[str] = E.payload[("result", "normal_key")].as_string()
     return key
 
 
