@@ -325,3 +325,19 @@ def test_events_keep_their_exact_envelope(store: BeamStore) -> None:
     shifted = [e.model_copy(update={"occurred_at": e.occurred_at + timedelta(hours=5)}) for e in run]
     store.persist(shifted)
     assert store.events() == shifted
+
+
+def test_read_side_finds_beams_by_normal_key_and_the_cells_photon_has_not_routed(store: BeamStore) -> None:
+    """SPE's narrow reads (dedup by normal_key, cells still on their way to Photon), on every backend."""
+    reader: ReadSide = store
+    run = sample_run("run-1", cells=2, generations=1)
+    store.persist(run)
+    rewrite_c1 = [e for e in run if e.cell_id == "c1" and e.payload.get("stage") == "rewrite"]
+    assert ids(reader.events(container_id=run[0].container_id, normal_key="nk:c1")) == ids(rewrite_c1)
+    assert reader.events(normal_key="nk:nowhere") == []
+    assert reader.events(unrouted_ingest=True) == []  # every cell of the run was routed
+    ingest = next(e for e in run if e.type == "BeamEvent" and e.payload["stage"] == "ingest")
+    waiting = ingest.model_copy(update={"event_id": "00000000-0000-5000-8000-000000000009", "cell_id": "c9"})
+    store.persist([waiting])
+    assert ids(reader.events(unrouted_ingest=True)) == [waiting.event_id]
+    assert ids(reader.events(cell_id="c9", stage="ingest")) == [waiting.event_id]
