@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(PY) scripts/demo_photon_qwave_sqi.py
 
 test: $(STAMP) browser
-	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -p no:cacheprovider
+	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -p no:cacheprovider --durations=15
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -x -m "not slow and not browser"
