@@ -15,7 +15,6 @@ decision is the expected verdict. Prints one JSON object.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import time
@@ -26,7 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from benchlib import check, emit, machine, spread  # noqa: E402
+from benchlib import check, emit, machine, percentile, spread  # noqa: E402
 
 from contracts.payloads import BeamEvent, SheetSubmitted  # noqa: E402
 from contracts.registry import make_event  # noqa: E402
@@ -35,21 +34,6 @@ from stages.sqi.assess import DEFAULT_POLICY_PATH, Assessor  # noqa: E402
 from stages.sqi.soullaw import decide, policy_from_text  # noqa: E402
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 def result_for(i: int) -> dict[str, Any]:
