@@ -147,7 +147,11 @@ async def _settle(
 ) -> None:
     try:
         while True:
-            await asyncio.wait([publisher, *tasks], timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+            # Only what is still running: a finished publisher would wake this loop at once, every time
+            # (a busy loop taking a core from the stages).
+            running = [task for task in (publisher, *tasks) if not task.done()]
+            if running:
+                await asyncio.wait(running, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
             _raise_if_failed(tasks)
             pending = sum([await bus.lag(r.group, r.topics) for r in runners])
             if publisher.done():
