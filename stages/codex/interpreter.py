@@ -119,7 +119,7 @@ class _Evaluator:
     def run(self, root: Node) -> Value:
         self.root = root
         self.evolve_vars = frozenset(str(n.value) for n in root.walk() if n.op == "evolve")
-        return self.eval(root)
+        return self.evaluate(root)
 
     def is_closed(self, node: Node) -> bool:
         """No reference to an evolve variable inside: the value is the same wherever it is evaluated."""
@@ -132,7 +132,7 @@ class _Evaluator:
             self.closed[id(node)] = known
         return known
 
-    def eval(self, node: Node) -> Value:
+    def evaluate(self, node: Node) -> Value:
         if node.op in LEAVES or not self.is_closed(node):
             return self.dispatch(node)
         cached = self.cache.get(node)
@@ -156,34 +156,34 @@ class _Evaluator:
         if op == "empty":
             return Field(np.zeros(self.grid.shape), empty=True)
         if op == "tuple":
-            return tuple(self.eval(a) for a in node.args)
+            return tuple(self.evaluate(a) for a in node.args)
         if op in ARITHMETIC:
             return self.arithmetic(node)
         if op == "neg":
-            value = self.eval(_only(node))
+            value = self.evaluate(_only(node))
             return (not value) if isinstance(value, bool) else elementwise("neg", np.negative, [value])
         if op in interp_fieldops.DIFFERENTIAL_OPS:
-            return interp_fieldops.differential(op, self.eval(_only(node)), self.grid)
+            return interp_fieldops.differential(op, self.evaluate(_only(node)), self.grid)
         if op == "delay":
             return interp_fieldops.delay(*self.operands(node, 2))
         if op in PRODUCTS:
             return PRODUCTS[op](*self.operands(node, 2))
         if op in ("oplus", "ominus"):
-            return interp_fieldops.superpose(op, [self.eval(a) for a in node.args], self.grid)
+            return interp_fieldops.superpose(op, [self.evaluate(a) for a in node.args], self.grid)
         if op == "call":
-            args = [self.eval(a) for a in node.args]
-            kwargs = {k: self.eval(v) for k, v in node.kw}
+            args = [self.evaluate(a) for a in node.args]
+            kwargs = {k: self.evaluate(v) for k, v in node.kw}
             return interp_calls.call(str(node.value), self.ctx, args, kwargs)
         if op == "evolve":
             return self.evolve(node)
         if op in PREDICATE_OPS:
-            return predicate(op, node, self.eval)
+            return predicate(op, node, self.evaluate)
         raise InterpreterError(op, "unknown operator")
 
     def operands(self, node: Node, count: int) -> list[Value]:
         if len(node.args) != count:
             raise InterpreterError(node.op, f"takes {count} operands, got {len(node.args)}")
-        return [self.eval(a) for a in node.args]
+        return [self.evaluate(a) for a in node.args]
 
     def arithmetic(self, node: Node) -> Value:
         fn = ARITHMETIC[node.op]
@@ -191,7 +191,7 @@ class _Evaluator:
             raise InterpreterError(node.op, f"takes 2 operands, got {len(node.args)}")
         if not node.args:
             raise InterpreterError(node.op, "needs at least one operand")
-        values = [self.eval(a) for a in node.args]
+        values = [self.evaluate(a) for a in node.args]
         return elementwise(node.op, lambda *xs: functools.reduce(fn, xs), values)
 
     def lookup(self, name: str) -> Value:
@@ -203,7 +203,7 @@ class _Evaluator:
         if name == "pi":
             return float(np.pi)
         if name in BUILTIN_NAMES:
-            if name not in self.coordinates:  # leaves are not cached by eval(); evolve bodies reuse these
+            if name not in self.coordinates:  # leaves are not cached by evaluate(); evolve bodies reuse these
                 self.coordinates[name] = coordinate(name, self.grid)
             return self.coordinates[name]
         if name in OBSERVABLES:
@@ -227,17 +227,17 @@ class _Evaluator:
         """``⟲n x ← body``: x starts at init and is rebound to body n times."""
         if len(node.args) != 3:
             raise InterpreterError("evolve", f"takes (n, init, body), got {len(node.args)} operands")
-        steps = require_int("evolve", self.eval(node.args[0]))
+        steps = require_int("evolve", self.evaluate(node.args[0]))
         if steps < 0:
             raise InterpreterError("evolve", f"step count must be non-negative, got {steps}")
         name = str(node.value)
-        current = self.eval(node.args[1])
+        current = self.evaluate(node.args[1])
         tracing = node is self.root
         norms: list[float] = []
         for _ in range(steps):
             self.scopes.append((name, current))
             try:
-                following = self.eval(node.args[2])
+                following = self.evaluate(node.args[2])
             finally:
                 self.scopes.pop()
             _check_same_kind(current, following)

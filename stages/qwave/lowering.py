@@ -56,7 +56,7 @@ class Lowering:
     def run(self, root: Node) -> JValue:
         self.root = root
         self.evolve_vars = frozenset(str(n.value) for n in root.walk() if n.op == "evolve")
-        return self.eval(root)
+        return self.evaluate(root)
 
     def is_closed(self, node: Node) -> bool:
         known = self.closed.get(id(node))
@@ -68,7 +68,7 @@ class Lowering:
             self.closed[id(node)] = known
         return known
 
-    def eval(self, node: Node) -> JValue:
+    def evaluate(self, node: Node) -> JValue:
         """Evaluate with sharing of closed subtrees; a loop body's memo lives only inside that loop's trace."""
         if node.op in LEAVES or not self.is_closed(node):
             return self.dispatch(node)
@@ -94,7 +94,7 @@ class Lowering:
         if op == "empty":
             return Field(self.jnp.zeros(self.grid.shape, self.jnp.float32), empty=True)
         if op == "tuple":
-            return tuple(self.eval(a) for a in node.args)
+            return tuple(self.evaluate(a) for a in node.args)
         if op == "attr":
             raise InterpreterError("attr", "event field access exists only in policies, not in cells")
         if op == "evolve":
@@ -110,14 +110,14 @@ class Lowering:
                 raise InterpreterError(op, f"takes 2 operands, got {len(node.args)}")
             if not node.args:
                 raise InterpreterError(op, "needs at least one operand")
-            return jv.reduce_elementwise(op, ARITHMETIC[op], [self.eval(a) for a in node.args])
+            return jv.reduce_elementwise(op, ARITHMETIC[op], [self.evaluate(a) for a in node.args])
         if op == "neg":
-            value = self.eval(only(node))
+            value = self.evaluate(only(node))
             if isinstance(value, Truth):
                 return Truth(not value.data) if value.static else Truth(self.jnp.logical_not(value.data))
             return jv.elementwise("neg", np.negative, [value])
         if op in ("grad", "div", "curl", "lap", "dalembert", "ddt"):
-            return self.fields.differential(op, self.eval(only(node)))
+            return self.fields.differential(op, self.evaluate(only(node)))
         if op == "delay":
             field, steps = self.operands(node, 2)
             return self.fields.delay(field, jv.static_int("delay", steps))
@@ -125,16 +125,16 @@ class Lowering:
             left, right = self.operands(node, 2)
             return getattr(self.fields, op)(left, right)  # type: ignore[no-any-return]
         if op in ("oplus", "ominus"):
-            return self.fields.superpose(op, [self.eval(a) for a in node.args])
+            return self.fields.superpose(op, [self.evaluate(a) for a in node.args])
         if op == "call":
-            return self.call(str(node.value), [self.eval(a) for a in node.args],
-                             {k: self.eval(v) for k, v in node.kw})
+            return self.call(str(node.value), [self.evaluate(a) for a in node.args],
+                             {k: self.evaluate(v) for k, v in node.kw})
         raise InterpreterError(op, "unknown operator")
 
     def operands(self, node: Node, count: int) -> list[JValue]:
         if len(node.args) != count:
             raise InterpreterError(node.op, f"takes {count} operands, got {len(node.args)}")
-        return [self.eval(a) for a in node.args]
+        return [self.evaluate(a) for a in node.args]
 
     def store(self, op: str, value: JValue) -> JValue:
         """Keep an operator's result in the format the precision plan gives that opcode."""
@@ -180,7 +180,7 @@ class Lowering:
         expected = 1 if op == "not" else 3 if op == "approx" else 2
         if len(node.args) != expected:
             raise InterpreterError(op, f"takes {expected} operands, got {len(node.args)}")
-        values = [self.eval(a) for a in node.args]
+        values = [self.evaluate(a) for a in node.args]
         if op in ORDERINGS:
             a, b = (jv.real_number(op, v) for v in values)
             return Truth(getattr(np, ORDERINGS[op])(a, b).item() if isinstance(a, float) and isinstance(b, float)

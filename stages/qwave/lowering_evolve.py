@@ -31,19 +31,19 @@ def run_evolve(lowering: Lowering, node: Node) -> JValue:
 
     if len(node.args) != 3:
         raise InterpreterError("evolve", f"takes (n, init, body), got {len(node.args)} operands")
-    steps = jv.static_int("evolve", lowering.eval(node.args[0]))
+    steps = jv.static_int("evolve", lowering.evaluate(node.args[0]))
     if steps < 0:
         raise InterpreterError("evolve", f"step count must be non-negative, got {steps}")
     name, body = str(node.value), node.args[2]
     tracking = node is lowering.root
-    current = lowering.eval(node.args[1])
+    current = lowering.evaluate(node.args[1])
     if steps == 0:
         return current
 
     def step(state: JValue) -> JValue:
         lowering.scopes.append((name, state))
         try:
-            return lowering.eval(body)
+            return lowering.evaluate(body)
         finally:
             lowering.scopes.pop()
 
