@@ -48,6 +48,11 @@ def fold_packets(
     return state, rejections
 
 
+def rejection_key(rejection: BasinPacketRejected) -> str:
+    """The id key of a refusal: one event per refused packet, whoever records it."""
+    return f"basin-rejected:{rejection.packet_id}"
+
+
 class BasinSyncStage:
     """Judges each incoming packet against the basin folded from the packets recorded before it."""
 
@@ -85,5 +90,6 @@ class BasinSyncStage:
             return []
         return [
             make_event(rejection, stage_id=self.stage_id, index=0, parent=envelope,
-                       container_id=packet.container_id, occurred_at=ctx.now(), instance=ctx.instance)
+                       container_id=packet.container_id, occurred_at=ctx.now(), instance=ctx.instance,
+                       id_key=rejection_key(rejection))
         ]

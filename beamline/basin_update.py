@@ -47,6 +47,7 @@ def update_container_basin(store: Any, container_id: str, run_id: str) -> str | 
     from basin.keys import TrustStore
     from basin.packets import packet_id
     from basin.reader import default_reader
+    from basin.stage import rejection_key
     from basin.sync import export_packet
 
     signer, key_dir = _node_signer()
@@ -58,9 +59,12 @@ def update_container_basin(store: Any, container_id: str, run_id: str) -> str | 
         out = reader.read(beam.payload["result"])
         state = state.absorb(out.signature, out.telemetry, timestamp=stamp, source=f"run:{run_id}")
     packet, _ = export_packet(state, signer=signer, producer_id=f"{container_id}@node", created_at=stamp)
+    # A refusal is one fact per packet, whichever run (or the sync stage) notices it: keyed by the
+    # packet, so the store keeps it once instead of once per run.
     events: list[Envelope] = [
-        make_event(r, stage_id="basin", index=i + 1, sheet_run_id=run_id, container_id=container_id, occurred_at=now)
-        for i, r in enumerate(rejections)
+        make_event(r, stage_id="basin", index=0, sheet_run_id=run_id, container_id=container_id,
+                   occurred_at=now, id_key=rejection_key(r))
+        for r in rejections
     ]
     events.append(make_event(packet, stage_id="basin", index=0, sheet_run_id=run_id, container_id=container_id,
                              occurred_at=now))
