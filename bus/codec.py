@@ -3,7 +3,7 @@
 With QKD off this is ``contracts.registry.decode`` / the envelope as is. With QKD on,
 every input's tag is verified on the JSON object as received — before upcasting,
 which would change the bytes that were signed — and a missing or wrong tag is a
-``ContractError`` with reason ``unauthenticated`` (a dead letter, never processed);
+``ContractError`` with reason ``auth`` (a dead letter, never processed);
 every output is signed. The master secret comes from the environment
 (``contracts.auth``); QKD on without a secret is a ``QKDConfigError``.
 """

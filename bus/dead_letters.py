@@ -2,7 +2,7 @@
 
 A dead letter names the reason (``malformed``, ``invalid_schema``,
 ``unknown_type``, ``future_version``, ``too_large``, ``handler_failed``,
-``unauthenticated``), the error, the stage that gave up, the original topic and
+``auth``), the error, the stage that gave up, the original topic and
 key, and the original bytes (base64) so ``beamline dlq retry`` can re-publish them.
 Its ``event_id`` is derived from (stage, topic, sha256 of the bytes): the same
 message dead-lettered again after a redelivery is one event in the store.

@@ -20,7 +20,7 @@ Failures never stop the consumer:
 * a failure to publish or persist acknowledges nothing: the batch is rewound
   (``nack``) and retried after a back-off;
 * with ``QKD_ON`` an input without a valid tag is dead-lettered as
-  ``unauthenticated`` and every output is signed (``bus.codec``).
+  ``auth`` and every output is signed (``bus.codec``).
 
 Flags: the runner holds the flags in force and applies ``FlagChanged`` events
 read from ``beamline.control`` while it runs. A stage whose toggle

@@ -29,7 +29,7 @@ Contract
   registry's sorted-key compact JSON. Every envelope field — ids, eid, producer, flags
   digest, payload — is covered; changing any of them invalidates the tag.
 
-* **Verification.** ``verify`` raises ``Unauthenticated`` (``reason = "unauthenticated"``,
+* **Verification.** ``verify`` raises ``Unauthenticated`` (``reason = "auth"``,
   the DeadLetter reason) for a missing tag, a malformed tag, or a tag that does not match
   (wrong key or tampered field); comparison is constant time (``hmac.compare_digest``).
   Verify *before* upcasting: an old stored event upcast to a newer schema no longer has
@@ -75,7 +75,7 @@ _TAG_TEXT = re.compile(r"^hmac-sha256:[0-9a-f]{64}$")
 class Unauthenticated(ContractError):
     """An event whose auth tag is missing, malformed or wrong: dead-lettered, not processed."""
 
-    reason = "unauthenticated"
+    reason = "auth"
 
 
 class QKDConfigError(RuntimeError):

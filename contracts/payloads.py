@@ -246,13 +246,15 @@ class DeadLetter(Payload):
     """An undeliverable message, kept byte for byte so ``dlq retry`` can re-publish it."""
 
     TYPE: ClassVar[str] = "DeadLetter"
+    # v2: an unauthenticated message's reason is ``auth`` (v1 called it ``unauthenticated``).
+    SCHEMA_VERSION: ClassVar[int] = 2
     original_b64: str
     topic: str
     key: str | None = None
     error: str
     reason: Literal[
         "malformed", "invalid_schema", "unknown_type", "future_version", "too_large",
-        "handler_failed", "unauthenticated",
+        "handler_failed", "auth",
     ]
     stage: str | None = None
 

@@ -19,8 +19,17 @@ def upcast_beam_event_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return lifted
 
 
+def upcast_dead_letter_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """DeadLetter v2 renamed the reason ``unauthenticated`` to ``auth`` (the name the spec uses)."""
+    lifted = dict(payload)
+    if lifted.get("reason") == "unauthenticated":
+        lifted["reason"] = "auth"
+    return lifted
+
+
 UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("BeamEvent", 1): upcast_beam_event_v1_v2,
+    ("DeadLetter", 1): upcast_dead_letter_v1_v2,
 }
 
 

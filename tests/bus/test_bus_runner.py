@@ -211,7 +211,7 @@ async def test_with_qkd_on_unsigned_inputs_are_dead_letters_and_outputs_are_sign
     await task
     letters = store.of_type("DeadLetter")
     assert sorted(letter.payload["key"] for letter in letters) == ["run-forged", "run-unsigned"]
-    assert {letter.payload["reason"] for letter in letters} == {"unauthenticated"}
+    assert {letter.payload["reason"] for letter in letters} == {"auth"}
     (out,) = store.beams("ingest")
     assert out.sheet_run_id == "run-signed" and out.auth
     auth.verify(out)  # signed by the runner with the per-EID key

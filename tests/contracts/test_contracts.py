@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts import schemagen
-from contracts.payloads import ALL_PAYLOADS, BeamEvent, SheetSubmitted
+from contracts.payloads import ALL_PAYLOADS, BeamEvent, DeadLetter, SheetSubmitted
 from contracts.registry import (
     REGISTRY,
     FutureVersion,
@@ -69,6 +69,22 @@ def test_v1_beam_event_is_upcast_to_v2() -> None:
     decoded = decode(orjson.dumps(data))
     assert decoded.schema_version == 2
     assert decoded.payload["generation"] == 0
+
+
+def test_v1_dead_letter_unauthenticated_is_read_as_reason_auth() -> None:
+    letter = make_event(
+        DeadLetter(original_b64="e30=", topic="beamline.ingest", key="k", error="tag does not match", reason="auth"),
+        stage_id="photon", index=0, sheet_run_id="run1", container_id="c1", occurred_at=T0,
+    )
+    data = orjson.loads(encode(letter))
+    data["schema_version"] = 1
+    data["payload"]["reason"] = "unauthenticated"
+    decoded = decode(orjson.dumps(data))
+    assert decoded.schema_version == 2
+    assert decoded.payload["reason"] == "auth"
+    data["schema_version"] = 2  # a v2 letter never carries the old name
+    with pytest.raises(InvalidSchema):
+        decode(orjson.dumps(data))
 
 
 @pytest.mark.parametrize(

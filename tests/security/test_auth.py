@@ -164,7 +164,7 @@ def test_unsigned_or_malformed_tags_are_rejected(tag: str | None) -> None:
     with pytest.raises(Unauthenticated) as info:
         verify(envelope, SECRET)
     assert isinstance(info.value, ContractError)
-    assert info.value.reason == "unauthenticated"
+    assert info.value.reason == "auth"
     assert envelope.event_id in str(info.value)
 
 
