@@ -17,7 +17,15 @@ trees) are reported too, and the flops of both results under the Codex cost mode
 entry, one op more by count_ops). Checks, after timing and before reporting: for a
 sample (``--check-sample``) Photon's normal form and sympy's result each equal the
 original expression on random x, y, z fields, and both results agree at random
-points for every expression. Prints one JSON object on the last line.
+points for every expression.
+
+Equality saturation (issue 5's "e-graphs or ordered rewriting, decide by
+measurement"): the same algebraic rule set written for ``egglog``
+(``bench_photon_egglog.py``, bounded saturation, smallest tree extracted) runs on
+the same expressions in the same process, timed side by side with Photon
+(``--egglog-runs`` runs), its results sized with count_ops and checked on random
+fields like Photon's. The ``egglog`` JSON field holds the figures (or why it could
+not run). Prints one JSON object on the last line.
 
     .venv/bin/python scripts/bench/bench_photon.py --count 500 --runs 5
 """
@@ -171,6 +179,8 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=5)
     parser.add_argument("--check-sample", type=int, default=200,
                         help="expressions whose Photon and sympy results are checked on random fields")
+    parser.add_argument("--egglog-runs", type=int, default=1,
+                        help="side-by-side runs of Photon and the egglog normaliser (0: skip)")
     opts = parser.parse_args()
     rng = random.Random(opts.seed)
     exprs = [generate(rng, opts.depth) for _ in range(opts.count)]
@@ -236,7 +246,58 @@ def main() -> None:
                        "sympy": round(statistics.mean(flops_theirs), 1)},
         "values_agree_fraction": round(agreeing / opts.count, 4),
     }
+    if opts.egglog_runs > 0:
+        report["egglog"] = egglog_comparison(exprs, ops_theirs, sample, opts)
     emit(report)
+
+
+def egglog_comparison(exprs: list[Node], ops_sympy: list[int], sample: list[int],
+                      opts: argparse.Namespace) -> dict[str, Any]:
+    """Photon vs the egglog normaliser of the same rules: CPU time, count_ops, values (see docstring)."""
+    try:
+        import bench_photon_egglog as eg
+    except ImportError as exc:  # the figure says why instead of silently vanishing
+        return {"unavailable": f"egglog not importable: {exc}"}
+    photon_times, egglog_times = [], []
+    ours: list[Node] = []
+    theirs: list[Node] = []
+    for _ in range(opts.egglog_runs):
+        ours, theirs = [], []
+        started = time.process_time()
+        for expr in exprs:
+            ours.append(normalize(expr, GRID).normal_form)
+        photon_times.append(time.process_time() - started)
+        started = time.process_time()
+        for expr in exprs:
+            theirs.append(eg.egglog_normalize(expr))
+        egglog_times.append(time.process_time() - started)
+    ops_ours = [sp.count_ops(to_sympy(n, evaluate=False)) for n in ours]
+    ops_egg = [sp.count_ops(to_sympy(n, evaluate=False)) for n in theirs]
+    field_rng = np.random.default_rng(opts.seed + 4)
+    wrong = [i for i in sample if not same_on_random_fields(
+        to_sympy(theirs[i], evaluate=False), to_sympy(exprs[i], evaluate=False), field_rng)]
+    check(not wrong, f"egglog's result differs from the original for {len(wrong)} of {len(sample)} "
+          f"sampled expressions (first: #{wrong[:1]})")
+    check_rng = random.Random(opts.seed + 5)
+    agreeing = sum(1 for a, b in zip(ours, theirs, strict=True)
+                   if agree(to_sympy(a, evaluate=False), to_sympy(b, evaluate=False), check_rng))
+    check(agreeing == len(exprs), f"Photon and egglog disagree at random points on {len(exprs) - agreeing}")
+    count = len(exprs)
+    return {
+        "package": f"egglog {eg.version()}",
+        "schedule": eg.SCHEDULE_TEXT,
+        "runs": opts.egglog_runs,
+        "egglog_ms_per_expr": round(1000 * statistics.median(egglog_times) / count, 3),
+        "photon_ms_per_expr": round(1000 * statistics.median(photon_times) / count, 3),
+        "egglog_over_photon_time": spread([e / p for e, p in zip(egglog_times, photon_times, strict=True)], 2),
+        "count_ops_mean": {"egglog": round(statistics.mean(ops_egg), 2),
+                           "photon": round(statistics.mean(ops_ours), 2)},
+        "egglog_no_larger_than_sympy": round(sum(a <= b for a, b in zip(ops_egg, ops_sympy, strict=True)) / count, 4),
+        "photon_no_larger_than_egglog": round(sum(a <= b for a, b in zip(ops_ours, ops_egg, strict=True)) / count, 4),
+        "egglog_no_larger_than_photon": round(sum(b <= a for a, b in zip(ops_ours, ops_egg, strict=True)) / count, 4),
+        "checked_on_random_fields": len(sample),
+        "values_agree_with_photon_fraction": round(agreeing / count, 4),
+    }
 
 
 if __name__ == "__main__":
