@@ -120,7 +120,7 @@ class Rewriter:
     def _children_normalised(self, node: Node) -> Node:
         if not node.args and not node.kw:
             return node
-        args = tuple([self.run(a) for a in node.args])
+        args = tuple([self._run_child(a) for a in node.args])
         kw = tuple([(k, self.run(v)) for k, v in node.kw])
         if all(a is b for a, b in zip(args, node.args, strict=True)) and all(
             a[1] is b[1] for a, b in zip(kw, node.kw, strict=True)
@@ -128,11 +128,26 @@ class Rewriter:
             return node
         return Node(node.op, args=args, value=node.value, kw=kw, span=node.span)
 
+    def _run_child(self, node: Node) -> Node:
+        """``run`` with its commonest case inline: the very same child object normalised before."""
+        by_id = self._by_id.get(id(node))
+        if by_id is not None and by_id[0] is node:
+            if by_id[2]:
+                self.steps.extend(by_id[2])
+            return by_id[1]
+        return self.run(node)
+
     def _first_applicable(self, node: Node, skip_base: bool = False) -> tuple[Node | None, Rule | None]:
         rules = self.rules_for(node.op)
         if skip_base and self.base is not None:
             rules = _dispatch_extra(self.ctx.groups, self.base.ctx.groups, node.op)
+        operand_ops: set[str] | None = None
         for rule in rules:
+            if rule.operand_ops:
+                if operand_ops is None:
+                    operand_ops = {a.op for a in node.args}
+                if rule.operand_ops.isdisjoint(operand_ops):
+                    continue
             out = rule.apply(node, self.ctx)
             if out is not None:
                 return out, rule

@@ -66,8 +66,23 @@ def _size(ctx: RewriteContext, node: Node) -> int:
     return ctx.kind(node).components or 1
 
 
+def _some_term_applies(node: Node, ops: tuple[str, ...]) -> bool:
+    """Whether an operand is c·op(...) for one of ``ops`` (looking through products and negations,
+    as ``split_coefficient`` does): a quick necessary condition before the full grouping."""
+    stack = list(node.args)
+    while stack:
+        term = stack.pop()
+        if term.op in ops:
+            return True
+        if term.op in ("mul", "neg"):
+            stack.extend(term.args)
+    return False
+
+
 def factor_linear(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
     """Σ cᵢ·L(aᵢ) → L(Σ cᵢ·aᵢ) over the operands sharing one linear operator (and ⧖ step)."""
+    if not _some_term_applies(node, LINEAR_OPS):
+        return None
     groups: dict[str, list[int]] = {}
     split: list[tuple[Coeff, Node] | None] = []
     for index, term in enumerate(node.args):
@@ -104,6 +119,8 @@ def factor_linear(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
 
 def factor_bilinear(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
     """a⊗b + a⊗c → a⊗(b + c) (and b⊗a + c⊗a → (b + c)⊗a; • and × likewise): the largest group first."""
+    if not _some_term_applies(node, BILINEAR_OPS):
+        return None
     groups: dict[tuple[str, int, str], list[tuple[int, Coeff, Node]]] = {}
     for index, term in enumerate(node.args):
         found = _single_operator_term(term)

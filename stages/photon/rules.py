@@ -59,20 +59,30 @@ class Rule:
     group: str = "core"
     doc: str = ""
     ops: tuple[str, ...] = ()  # operators a variable-rooted pattern is tried on (dispatch only)
+    # A necessary condition, as data: the rule can only fire when some operand's operator is one of
+    # these (empty: no condition). The engine checks it before calling the builder, which decides.
+    operand_ops: frozenset[str] = frozenset()
     _operator_only: bool = field(default=False, init=False, repr=False, compare=False)
+    _variable_only: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         pattern = self.pattern
-        # An operator-only pattern (P(op, any_args=True)) is matched by dispatch alone.
+        # An operator-only pattern (P(op, any_args=True)) is matched by dispatch alone, and so is a
+        # bare variable (V("node")): dispatch already chose the operators it is tried on.
         trivial = isinstance(pattern, P) and pattern.args is None and pattern.value is None
         object.__setattr__(self, "_operator_only", trivial)
+        bare = isinstance(pattern, V) and pattern.op is None
+        object.__setattr__(self, "_variable_only", pattern.name if bare else None)
 
     def apply(self, node: Node, ctx: RewriteContext) -> Node | None:
         """The rewritten node, or None when the pattern, side condition or builder declines."""
         if self._operator_only and self.builder is not None and self.side_condition is None:
             out = self.builder(node, {}, ctx)
             return None if out is None or out == node else out
-        bindings = {} if self._operator_only else match(self.pattern, node)
+        if self._variable_only is not None:
+            bindings: Bindings | None = {self._variable_only: node}
+        else:
+            bindings = {} if self._operator_only else match(self.pattern, node)
         if bindings is None:
             return None
         if self.side_condition is not None and not self.side_condition(node, bindings, ctx):
@@ -108,6 +118,8 @@ def _not_evolve_var(node: Node, _: Bindings, ctx: RewriteContext) -> bool:
 
 
 ANY = V("node")
+NUMBERS = frozenset({"num"})
+EMPTIES = frozenset({"empty"})
 
 
 def _linear_rules() -> list[Rule]:
@@ -125,7 +137,8 @@ RULES: tuple[Rule, ...] = (
     # numbers
     Rule("fold_pi", P("ref", value="pi"), builder=ar.fold_pi, side_condition=_not_evolve_var,
          doc="pi → 3.141592653589793"),
-    Rule("fold_constants", ANY, builder=ar.fold_constants, doc="operators on number literals → a literal",
+    Rule("fold_constants", ANY, builder=ar.fold_constants, operand_ops=NUMBERS,
+         doc="operators on number literals → a literal",
          ops=("add", "sub", "mul", "truediv", "pow", "neg", "call")),
     # negation and subtraction
     Rule("sub_as_add_neg", P("sub", V("a"), V("b")), P("add", V("a"), P("neg", V("b"))),
@@ -138,23 +151,34 @@ RULES: tuple[Rule, ...] = (
     Rule("neg_distribute", P("neg", V("x", "add")), builder=ar.neg_distribute, group="expand",
          doc="¬(a + b) → ¬a + ¬b"),
     # sums
-    Rule("flatten_add", P("add", any_args=True), builder=ar.flatten, doc="(a + b) + c → +(a, b, c)"),
-    Rule("add_zero", P("add", any_args=True), builder=ar.add_zero, doc="x + 0 → x"),
-    Rule("add_empty", P("add", any_args=True), builder=ar.add_empty, doc="x + ∅ → x (x a field)"),
+    Rule("flatten_add", P("add", any_args=True), builder=ar.flatten, operand_ops=frozenset({"add"}),
+         doc="(a + b) + c → +(a, b, c)"),
+    Rule("add_zero", P("add", any_args=True), builder=ar.add_zero, operand_ops=NUMBERS,
+         doc="x + 0 → x"),
+    Rule("add_empty", P("add", any_args=True), builder=ar.add_empty, operand_ops=EMPTIES,
+         doc="x + ∅ → x (x a field)"),
     Rule("collect_like_terms", P("add", any_args=True), builder=ar.collect_like_terms,
          doc="a + a → 2a, a − a → 0 / ∅, constants summed"),
     Rule("sort_add", P("add", any_args=True), builder=ar.sort_sum, doc="operands in canonical order"),
     Rule("add_single", P("add", any_args=True), builder=ar.single_operand, doc="+(x) → x"),
     # products
-    Rule("flatten_mul", P("mul", any_args=True), builder=ar.flatten, doc="(a·b)·c → ·(a, b, c)"),
-    Rule("mul_empty", P("mul", any_args=True), builder=ar.mul_empty, doc="x · ∅ → ∅"),
-    Rule("mul_zero", P("mul", any_args=True), builder=ar.mul_zero, doc="x · 0 → 0 (number) / ∅ (field)"),
+    Rule("flatten_mul", P("mul", any_args=True), builder=ar.flatten, operand_ops=frozenset({"mul"}),
+         doc="(a·b)·c → ·(a, b, c)"),
+    Rule("mul_empty", P("mul", any_args=True), builder=ar.mul_empty, operand_ops=EMPTIES,
+         doc="x · ∅ → ∅"),
+    Rule("mul_zero", P("mul", any_args=True), builder=ar.mul_zero, operand_ops=NUMBERS,
+         doc="x · 0 → 0 (number) / ∅ (field)"),
     Rule("distribute_mul_over_add", P("mul", any_args=True), builder=ar.distribute_mul_over_add,
-         group="expand", doc="a·(b + c) → a·b + a·c"),
-    Rule("neg_factor_out", P("mul", any_args=True), builder=ar.neg_factor_out, doc="a·¬b → (−1)·a·b"),
-    Rule("fold_coefficients", P("mul", any_args=True), builder=ar.fold_coefficients, doc="2·u·3 → 6·u"),
-    Rule("mul_one", P("mul", any_args=True), builder=ar.mul_one, doc="x · 1 → x"),
-    Rule("mul_minus_one", P("mul", any_args=True), builder=ar.mul_minus_one, doc="(−1)·x → ¬x"),
+         group="expand", operand_ops=frozenset({"add"}),
+         doc="a·(b + c) → a·b + a·c"),
+    Rule("neg_factor_out", P("mul", any_args=True), builder=ar.neg_factor_out, operand_ops=frozenset({"neg"}),
+         doc="a·¬b → (−1)·a·b"),
+    Rule("fold_coefficients", P("mul", any_args=True), builder=ar.fold_coefficients, operand_ops=NUMBERS,
+         doc="2·u·3 → 6·u"),
+    Rule("mul_one", P("mul", any_args=True), builder=ar.mul_one, operand_ops=NUMBERS,
+         doc="x · 1 → x"),
+    Rule("mul_minus_one", P("mul", any_args=True), builder=ar.mul_minus_one, operand_ops=NUMBERS,
+         doc="(−1)·x → ¬x"),
     Rule("merge_powers", P("mul", any_args=True), builder=ar.merge_powers, doc="u·u → u², u²·u → u³"),
     Rule("sort_mul", P("mul", any_args=True), builder=ar.sort_product, doc="factors in canonical order"),
     Rule("mul_single", P("mul", any_args=True), builder=ar.single_operand, doc="·(x) → x"),
@@ -174,6 +198,7 @@ RULES: tuple[Rule, ...] = (
     Rule("ominus_as_oplus", P("ominus", V("a"), V("b")), P("oplus", V("a"), P("neg", V("b"))),
          doc="a ⊖ b → ⊕(a, ¬b): both normalise a − b"),
     Rule("oplus_empty", P("oplus", any_args=True), builder=ar.oplus_empty,
+         operand_ops=EMPTIES,
          doc="a ⊕ b ⊕ ∅ → a ⊕ b; y ⊕ ∅ → y when y is a ⊕ result (unit norm); ∅ ⊕ ∅ → ∅"),
     Rule("oplus_collect", P("oplus", any_args=True), builder=ar.oplus_collect,
          doc="a ⊕ a → a ⊕ ∅ (= a/‖a‖); a ⊕ ¬a → ∅; a common positive scale dropped"),

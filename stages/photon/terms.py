@@ -46,11 +46,49 @@ def node_key(node: Node) -> str:
 
 def node_size(node: Node) -> int:
     """Number of nodes (keyword-argument values included)."""
-    return sum(1 for _ in node.walk())
+    # Iterative: Node.walk's nested generators cost a frame per node, and this runs for every candidate.
+    count = 0
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        count += 1
+        stack.extend(current.args)
+        if current.kw:
+            stack.extend(child for _, child in current.kw)
+    return count
 
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+# Texts of operator names and of leaves, shared by every KeyCache: expressions are built from a
+# few operators and leaves, and their JSON never changes. Bounded, so odd values cannot grow them.
+_MEMO_LIMIT = 65_536
+_OP_FIELDS: dict[str, str] = {}
+_LEAF_TEXTS: dict[tuple[str, type, Any], str] = {}
+
+
+def _op_field(op: str) -> str:
+    """``"op":<json of op>``, memoised."""
+    found = _OP_FIELDS.get(op)
+    if found is None:
+        found = '"op":' + _dumps(op)
+        if len(_OP_FIELDS) < _MEMO_LIMIT:
+            _OP_FIELDS[op] = found
+    return found
+
+
+def _leaf_text(op: str, value: Any) -> str:
+    """Canonical JSON of a node without operands, memoised by (op, value type, value)."""
+    # The type is part of the key: 2 == 2.0 == True in Python, but they are three different texts.
+    key = (op, type(value), value)
+    found = _LEAF_TEXTS.get(key)
+    if found is None:
+        found = "{" + _op_field(op) + ("" if value is None else ',"value":' + _dumps(value)) + "}"
+        if len(_LEAF_TEXTS) < _MEMO_LIMIT:
+            _LEAF_TEXTS[key] = found
+    return found
 
 
 # Leaves sort before compound terms; numbers first so coefficients lead a product.
@@ -77,17 +115,19 @@ class KeyCache:
         hit = self._text.get(id(node))
         if hit is not None and hit[0] is node:
             return hit[1]
-        parts = ["{"]
-        if node.args:
-            parts.append('"args":[' + ",".join(self.text(a) for a in node.args) + "],")
-        if node.kw:
-            items = ",".join("[" + _dumps(k) + "," + self.text(v) + "]" for k, v in node.kw)
-            parts.append('"kw":[' + items + "],")
-        parts.append('"op":' + _dumps(node.op))
-        if node.value is not None:
-            parts.append(',"value":' + _dumps(node.value))
-        parts.append("}")
-        text = "".join(parts)
+        args, kw = node.args, node.kw
+        if not args and not kw:
+            text = _leaf_text(node.op, node.value)
+        else:
+            text_of = self.text
+            head = '{"args":[' + ",".join([text_of(a) for a in args]) + "]," if args else "{"
+            if kw:
+                items = ",".join(["[" + _dumps(k) + "," + text_of(v) + "]" for k, v in kw])
+                head += '"kw":[' + items + "],"
+            tail = _op_field(node.op)
+            if node.value is not None:
+                tail += ',"value":' + _dumps(node.value)
+            text = head + tail + "}"
         self._text[id(node)] = (node, text)
         return text
 
@@ -123,14 +163,25 @@ def hash_cons(
     computes each key once.
     """
     cache = keys or KeyCache()
+    by_text, counts = _count_subtrees(node, cache, into_evolve)
+    table = {cache.key(n): n for n in by_text.values()}
+    return table, {cache.key(by_text[t]): c for t, c in counts.items()}
+
+
+def _count_subtrees(node: Node, cache: KeyCache, into_evolve: bool) -> tuple[dict[str, Node], dict[str, int]]:
+    """``hash_cons`` keyed by canonical text (no digest per node: callers digest only what they report)."""
     table: dict[str, Node] = {}
     counts: dict[str, int] = {}
     stack = [node]
+    text_of = cache.text
     while stack:
         current = stack.pop()
-        key = cache.key(current)
-        table.setdefault(key, current)
-        counts[key] = counts.get(key, 0) + 1
+        text = text_of(current)
+        if text in counts:
+            counts[text] += 1
+        else:
+            table[text] = current
+            counts[text] = 1
         if current.op == "evolve" and not into_evolve:
             continue
         stack.extend(current.args)
@@ -147,18 +198,20 @@ def shared_subtrees(
     the parent already shares it). ``into_evolve=False`` does not look inside evolve nodes.
     """
     cache = keys or KeyCache()
-    table, counts = hash_cons(node, cache, into_evolve=into_evolve)
-    repeated = {k for k, c in counts.items() if c > 1 and node_size(table[k]) >= min_size}
+    table, counts = _count_subtrees(node, cache, into_evolve)
+    repeated = {t for t, c in counts.items() if c > 1 and node_size(table[t]) >= min_size}
+    if not repeated:
+        return []
     implied: set[str] = set()
-    for key in repeated:
-        for child in _children(table[key]):
-            child_key = cache.key(child)
-            if counts.get(child_key, 0) == counts[key] * _occurrences(table[key], child_key, cache):
-                implied.add(child_key)
+    for text in repeated:
+        for child in _children(table[text]):
+            child_text = cache.text(child)
+            if counts.get(child_text, 0) == counts[text] * _occurrences(table[text], child_text, cache):
+                implied.add(child_text)
     listed = [
-        SharedSubtree(key=k, count=counts[k], size=node_size(table[k]), node=table[k])
-        for k in repeated
-        if k not in implied
+        SharedSubtree(key=cache.key(table[t]), count=counts[t], size=node_size(table[t]), node=table[t])
+        for t in repeated
+        if t not in implied
     ]
     listed.sort(key=lambda s: (-s.size, s.key))
     return listed
@@ -168,5 +221,5 @@ def _children(node: Node) -> list[Node]:
     return [*node.args, *(child for _, child in node.kw)]
 
 
-def _occurrences(parent: Node, key: str, cache: KeyCache) -> int:
-    return sum(1 for child in _children(parent) if cache.key(child) == key)
+def _occurrences(parent: Node, text: str, cache: KeyCache) -> int:
+    return sum(1 for child in _children(parent) if cache.text(child) == text)
