@@ -18,7 +18,7 @@ input never sinks the others. The stage must return for each input what
 ``handle`` would return for it alone (same ids, same payloads).
 
 Deferral: an output ``BeamEvent(stage="deferred")`` whose ``result.deferral.retry_after_s``
-is set means "not now". The runner publishes and persists the outputs so far,
+is set means "not now". The runner persists and publishes the outputs so far,
 waits that long, and calls ``handle`` again for the same input with
 ``ctx.deferrals`` one higher and a fresh backlog reading, until the stage stops
 deferring (the stage bounds the number of deferrals). The batch is acknowledged

@@ -4,11 +4,18 @@ For each batch of input messages the runner decodes each message (upcasting old
 versions), calls ``stage.handle(envelope, ctx)`` — or, for a stage that declares
 ``handle_batch(envelopes, ctx)``, calls that once with every decoded input of the
 batch (see "Batches" below) — then — in this order —
-publishes every output to ``topic_for(output)`` keyed by ``key_for(output)``,
 persists the inputs and outputs (``store.persist_beam_events``, one call per
-batch), and only then acknowledges the inputs. A crash anywhere before the ack
+batch), publishes every output to ``topic_for(output)`` keyed by ``key_for(output)``,
+and only then acknowledges the inputs. A crash anywhere before the ack
 means redelivery; event ids are deterministic and the store ignores duplicates,
 so every input's effects end up in the store exactly once.
+
+Persisting before publishing means every event a runner publishes is in the store
+before any consumer can see it: a stage reading the store (SPE, the KG) never
+misses an event it was sent, and an input persisted again by its consumer is a
+duplicate the store drops before building its row (``BeamStore.persist_beam_events``).
+Inputs are still persisted by their consumer, for what reached the bus without
+passing through a runner (a message published by hand, ``dlq retry``).
 
 Failures never stop the consumer:
 
@@ -254,8 +261,8 @@ class StageRunner:
             merge(nodes, edges)
 
     async def _deliver(self, outcomes: Sequence[Outcome]) -> None:
-        await self.bus.publish_many([record for outcome in outcomes for record in outcome.records])
         await persist_events(self.store, [event for outcome in outcomes for event in outcome.persist])
+        await self.bus.publish_many([record for outcome in outcomes for record in outcome.records])
 
     async def _outcomes(self, batch: list[Message], ctx: StageContext) -> list[Outcome]:
         """One outcome per message of a prefix of ``batch``: the whole batch through the batch

@@ -13,6 +13,7 @@ Thread-safety: the engine's pool hands each thread its own connection, so a
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +36,10 @@ from store.rows import entanglement_rows, from_row, to_row
 # order is commit order, so a reader following ``seq`` (tail) never skips a row
 # that commits late with a smaller seq.
 _PG_WRITE_LOCK = 0x6265616D  # "beam"
+
+#: Recently committed event ids a store object remembers (see ``persist_beam_events``): enough
+#: for the window in which consumers re-persist what their producers stored, a few MiB at most.
+COMMITTED_IDS_KEPT = 16_384
 
 KgProjection = Callable[[Iterable[Envelope]], tuple[Iterable[Mapping[str, Any]], Iterable[Mapping[str, Any]]]]
 
@@ -75,6 +80,10 @@ class BeamStore:
         self._insert_links: Insert = dialect.insert(ENTANGLEMENTS).on_conflict_do_nothing(
             index_elements=["eid", "cell_id"]
         )
+        # Ids this object committed lately. Rows are never deleted, so an id in here is stored
+        # for good: a second write of it (every consumer ensuring its input is stored, a
+        # redelivery) is skipped without encoding a row or a round trip.
+        self._committed: OrderedDict[str, None] = OrderedDict()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -104,12 +113,15 @@ class BeamStore:
         """Store a batch in one transaction, in the given order; returns how many were new.
 
         Idempotent: an ``event_id`` already stored (redelivery, a retried batch) is
-        skipped by ``ON CONFLICT DO NOTHING``, never an error. EntanglementLink
-        events also record their members in ``entanglements``.
+        skipped by ``ON CONFLICT DO NOTHING``, never an error — or, when this object
+        committed it lately, before any row is built. EntanglementLink events also
+        record their members in ``entanglements``.
         """
         unique: dict[str, Envelope] = {}
+        committed = self._committed
         for envelope in envelopes:
-            unique.setdefault(envelope.event_id, envelope)
+            if envelope.event_id not in committed:
+                unique.setdefault(envelope.event_id, envelope)
         if not unique:
             return 0
         rows = [to_row(envelope) for envelope in unique.values()]
@@ -120,7 +132,15 @@ class BeamStore:
             inserted = connection.execute(self._insert_events, rows).scalars().all()
             if links:
                 connection.execute(self._insert_links, links)
+        self._remember(unique)
         return len(inserted)
+
+    def _remember(self, event_ids: Iterable[str]) -> None:
+        committed = self._committed
+        for event_id in event_ids:
+            committed[event_id] = None
+        while len(committed) > COMMITTED_IDS_KEPT:
+            committed.popitem(last=False)
 
     persist = persist_beam_events
 

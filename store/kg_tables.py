@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from store.models import KG_EDGES, KG_NODES
 from store.rows import utc_naive
@@ -120,12 +120,17 @@ def merge(connection: Connection, nodes: Iterable[Mapping[str, Any]], edges: Ite
         fresh = [row for node_id, row in node_rows.items() if node_id not in stored]
         if fresh:
             connection.execute(insert(KG_NODES), fresh)
+        grown = []
         for node_id, attrs in stored.items():
             merged = {**node_rows[node_id]["attrs"], **attrs}
             if merged != attrs:
-                connection.execute(update(KG_NODES).where(KG_NODES.c.id == node_id).values(attrs=merged))
-                changed += 1
-        changed += len(fresh)
+                grown.append({"node_id": node_id, "merged": merged})
+        if grown:  # one executemany, not a statement per node
+            connection.execute(
+                update(KG_NODES).where(KG_NODES.c.id == bindparam("node_id")).values(attrs=bindparam("merged")),
+                grown,
+            )
+        changed += len(fresh) + len(grown)
     if edge_rows:
         stored_edges = set(connection.execute(
             select(KG_EDGES.c.id).where(KG_EDGES.c.id.in_(list(edge_rows)))).scalars())

@@ -14,13 +14,15 @@ the same nodes and edges.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 
 from contracts.envelope import Envelope
 from stages.base import StageContext
 from stages.kg.projection import KGItem, project_kg
 
 _MAX_ANCESTRY_ROUNDS = 64  # a causation chain is a few stages deep per SPE generation
+_RECENT_KEPT = 1024  # events remembered for ancestry: about what a few batches hold
 
 
 class KGStage:
@@ -31,6 +33,11 @@ class KGStage:
         "beamline.sqi", "beamline.approved", "beamline.vetoes", "beamline.spe",
     )
 
+    def __init__(self) -> None:
+        # The last events this stage was given, by id: most ancestors of a batch arrived in an
+        # earlier one, so they need not be read back (and decoded) from the store.
+        self._recent: OrderedDict[str, Envelope] = OrderedDict()
+
     async def handle(self, envelope: Envelope, ctx: StageContext) -> list[Envelope]:
         """The KG emits no events; its rows come from ``project`` (see the module docstring)."""
         del envelope, ctx
@@ -38,12 +45,25 @@ class KGStage:
 
     def project(self, inputs: Sequence[Envelope], ctx: StageContext) -> tuple[list[KGItem], list[KGItem]]:
         """Nodes and edges implied by ``inputs``, their causation ancestors included."""
-        events = with_ancestors(inputs, ctx)
+        events = with_ancestors(inputs, ctx, self._recent)
+        # Inputs and the ancestors used now alike: a run's root and a cell's early beams are
+        # ancestors of batch after batch, so they stay while they are in use.
+        recent = self._recent
+        for env in events:
+            recent[env.event_id] = env
+            recent.move_to_end(env.event_id)
+        while len(recent) > _RECENT_KEPT:
+            recent.popitem(last=False)
         return project_kg(events)
 
 
-def with_ancestors(inputs: Sequence[Envelope], ctx: StageContext) -> list[Envelope]:
-    """``inputs`` preceded by every recorded event they descend from (causation, mutation parents)."""
+def with_ancestors(inputs: Sequence[Envelope], ctx: StageContext,
+                   seen: Mapping[str, Envelope] | None = None) -> list[Envelope]:
+    """``inputs`` preceded by every recorded event they descend from (causation, mutation parents).
+
+    An ancestor found in ``seen`` (events already projected, by id) is taken from there; the
+    rest are read from the store.
+    """
     known: dict[str, Envelope] = {env.event_id: env for env in inputs}
     ancestors: dict[str, Envelope] = {}
     frontier = _named(inputs)
@@ -51,7 +71,9 @@ def with_ancestors(inputs: Sequence[Envelope], ctx: StageContext) -> list[Envelo
         wanted = sorted(frontier - known.keys() - ancestors.keys())
         if not wanted:
             break
-        found = ctx.reader.events(event_ids=wanted)
+        held = [seen[event_id] for event_id in wanted if seen is not None and event_id in seen]
+        missing = [event_id for event_id in wanted if seen is None or event_id not in seen]
+        found = held + (ctx.reader.events(event_ids=missing) if missing else [])
         for env in found:
             ancestors[env.event_id] = env
         frontier = _named(found)

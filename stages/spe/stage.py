@@ -20,7 +20,7 @@ from typing import Any
 
 from contracts.envelope import Envelope
 from contracts.payloads import PatternMotif
-from contracts.registry import make_event
+from contracts.registry import canonical_json, make_event
 from stages.base import StageContext
 from stages.codex.ast import Node
 from stages.spe.candidates import Candidate, candidate_events, normal_key_of
@@ -36,6 +36,7 @@ from stages.spe.repair import repair_from_drift
 
 DECISIONS = ("approved", "vetoed")
 _RUN_CACHE_SIZE = 8
+_NORMAL_FORM_CACHE_SIZE = 4096
 
 
 class SPEStage:
@@ -48,18 +49,30 @@ class SPEStage:
         self._run_motifs: OrderedDict[str, tuple[list[str], list[Any]]] = OrderedDict()
         self._keys = NormalKeyIndex()
         self._claims = Claims()
+        # Normal forms by (expanded form, grid): Photon's normalize is a pure function of
+        # both, and a sheet repeats a few structures many times.
+        self._normal_forms: OrderedDict[bytes, Node] = OrderedDict()
+
+    @staticmethod
+    def _recorded_of_eid(env: Envelope, ctx: StageContext) -> list[Envelope]:
+        """The EID's recorded BeamEvents and EntanglementLinks in store order (none without an EID)."""
+        if env.eid is None:
+            return []
+        return ctx.reader.events(eid=env.eid, types=["BeamEvent", "EntanglementLink"])
 
     async def handle(self, envelope: Envelope, ctx: StageContext) -> list[Envelope]:
         """Called once per decided beam; may be retried and then yields the same events."""
         if envelope.type != "BeamEvent" or envelope.payload.get("stage") not in DECISIONS:
             return []
+        # One read of the EID's recorded beams and link serves topology and fusion alike.
+        of_eid = self._recorded_of_eid(envelope, ctx)
         outputs: list[Envelope] = []
         outputs += self._subtree_motifs(envelope, ctx, index=len(outputs))
         outputs += self._attractor(envelope, ctx, index=len(outputs))
-        outputs += self._topology(envelope, ctx, index=len(outputs))
+        outputs += self._topology(envelope, ctx, index=len(outputs), recorded=of_eid)
         if envelope.payload["stage"] == "vetoed":
             outputs += self._repair(envelope, ctx, index=len(outputs))
-        outputs += self._fusion(envelope, ctx)
+        outputs += self._fusion(envelope, ctx, recorded=of_eid)
         self._claims.record(outputs)
         return outputs
 
@@ -70,11 +83,11 @@ class SPEStage:
             self._run_motifs.move_to_end(run_id)
             return cached
         ingests = [
-            env for env in ctx.reader.events(sheet_run_id=run_id, types=["BeamEvent"])
-            if env.payload.get("stage") == "ingest" and env.payload.get("generation", 0) == 0
+            env for env in ctx.reader.events(sheet_run_id=run_id, types=["BeamEvent"], stage="ingest")
+            if env.payload.get("generation", 0) == 0
         ]
         order = [str(env.cell_id) for env in ingests]
-        forms = {str(env.cell_id): _normal_form(env.payload["result"]) for env in ingests}
+        forms = {str(env.cell_id): self._normal_form(env.payload["result"]) for env in ingests}
         mined = (order, mine_subtree_motifs(forms, self.min_support))
         self._run_motifs[run_id] = mined
         while len(self._run_motifs) > _RUN_CACHE_SIZE:
@@ -114,10 +127,22 @@ class SPEStage:
         )
         return [_emit(payload, env, ctx, index)]
 
-    def _topology(self, env: Envelope, ctx: StageContext, index: int) -> list[Envelope]:
+    def _normal_form(self, result: dict[str, Any]) -> Node:
+        if "normal_form" in result and "normal_key" in result:
+            return Node.from_json(result["normal_form"])
+        key = canonical_json([result.get("expanded"), result.get("grid")])
+        form = self._normal_forms.get(key)
+        if form is None:
+            form = Node.from_json(normal_key_of(result)[0])
+            self._normal_forms[key] = form
+            while len(self._normal_forms) > _NORMAL_FORM_CACHE_SIZE:
+                self._normal_forms.popitem(last=False)
+        return form
+
+    def _topology(self, env: Envelope, ctx: StageContext, index: int, *, recorded: list[Envelope]) -> list[Envelope]:
         if env.eid is None or env.payload.get("generation", 0) != 0:
             return []
-        links = ctx.reader.events(eid=env.eid, types=["EntanglementLink"])
+        links = [e for e in recorded if e.type == "EntanglementLink"]
         if not links:
             return []
         link = links[0].payload
@@ -145,10 +170,10 @@ class SPEStage:
         )
         return candidate_events(candidate, ctx, index=index, id_key=None, known_keys=self._known_keys(env, ctx))
 
-    def _fusion(self, env: Envelope, ctx: StageContext) -> list[Envelope]:
+    def _fusion(self, env: Envelope, ctx: StageContext, *, recorded: list[Envelope]) -> list[Envelope]:
         if env.eid is None:
             return []
-        beams = ctx.reader.events(eid=env.eid, types=["BeamEvent"])
+        beams = [e for e in recorded if e.type == "BeamEvent"]
         decided = {b.cell_id: b for b in beams if b.payload.get("stage") in DECISIONS}
         decided[env.cell_id] = env
         pending = [b for b in beams if b.payload.get("stage") == "ingest" and b.cell_id not in decided]
@@ -177,10 +202,6 @@ def _emit(payload: PatternMotif, parent: Envelope, ctx: StageContext, index: int
     del index
     return make_event(payload, stage_id="spe", index=0, parent=parent, occurred_at=ctx.now(),
                       flags_digest=ctx.flags_digest, id_key=f"{payload.motif_id}")
-
-
-def _normal_form(result: dict[str, Any]) -> Node:
-    return Node.from_json(normal_key_of(result)[0])
 
 
 def _source(node: Node) -> str:

@@ -73,14 +73,18 @@ async def test_messages_of_one_key_arrive_in_publish_order(bus: Bus) -> None:
 
 async def test_a_crash_before_ack_redelivers_without_duplicate_effects(bus: Bus) -> None:
     store = RecordingStore()
-    crash_after_publish = asyncio.Event()
+    crash_after_persist = asyncio.Event()
     hang = asyncio.Event()
+    crashed_batch: list[str] = []
 
     class CrashingStore(RecordingStore):
-        """Persists nothing and never returns once: the runner dies after publishing its outputs."""
+        """Persists one batch into ``store`` and never returns: the runner dies after persisting its
+        outputs, before publishing them or acknowledging its inputs (the runner persists first)."""
 
         def persist_beam_events(self, events):  # type: ignore[no-untyped-def]
-            crash_after_publish.set()
+            store.persist_beam_events(events)
+            crashed_batch.extend(e.event_id for e in events)
+            crash_after_persist.set()
             return hang.wait()
 
     inputs = sheets(20)
@@ -88,9 +92,10 @@ async def test_a_crash_before_ack_redelivers_without_duplicate_effects(bus: Bus)
         await bus.publish(SHEETS, env.sheet_run_id, encode(env))
     first = StageRunner(ToyIngest(fanout=2), bus=bus, store=CrashingStore(), flags=FLAGS, max_batch=8)
     crashed = asyncio.create_task(first.run())
-    await asyncio.wait_for(crash_after_publish.wait(), 30)
-    crashed.cancel()  # the crash: nothing persisted, nothing acknowledged
+    await asyncio.wait_for(crash_after_persist.wait(), 30)
+    crashed.cancel()  # the crash: one batch persisted, nothing published, nothing acknowledged
     await asyncio.gather(crashed, return_exceptions=True)
+    assert crashed_batch and await read_all(bus, CODEX, expected=0) == []
 
     stage = ToyIngest(fanout=2)
     second = StageRunner(stage, bus=bus, store=store, flags=FLAGS)
@@ -103,9 +108,10 @@ async def test_a_crash_before_ack_redelivers_without_duplicate_effects(bus: Bus)
     assert {e.cell_id for e in store.beams("ingest")} == expected
     assert len(store.beams("ingest")) == 40  # exactly once each
     assert sum(stage.calls.values()) == 20  # every input handled again after the crash
-    on_bus = await read_all(bus, CODEX, expected=41)
-    assert len(on_bus) > 40  # the crashed batch's outputs were published twice...
-    assert len({decode(m.value).event_id for m in on_bus}) == 40  # ...with the same ids
+    assert all(store.deliveries[i] == 2 for i in crashed_batch)  # stored twice, kept once
+    on_bus = await read_all(bus, CODEX, expected=40)
+    # What the crash persisted but never published reached the bus on the redelivery, once.
+    assert sorted(decode(m.value).event_id for m in on_bus) == sorted(e.event_id for e in store.beams("ingest"))
 
 
 def _bad_inputs() -> dict[str, bytes]:
