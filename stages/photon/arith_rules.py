@@ -303,6 +303,43 @@ def pow_pow(node: Node, bindings: Bindings, ctx: RewriteContext) -> Node | None:
     return Node("pow", args=(bindings["x"], num(m * n)))
 
 
+def constant_field_value(node: Node) -> Node | None:
+    """k when ``node`` is the constant field k + ∅ (how a sum that collapsed to a number stays a field)."""
+    if node.op != "add" or len(node.args) != 2:
+        return None
+    first, second = node.args
+    if is_number(first) and second.op == "empty":
+        return first
+    if is_number(second) and first.op == "empty":
+        return second
+    return None
+
+
+def mul_constant_field(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
+    """u·(k + ∅) → u·k when another operand is a field: the product is a field without the ∅."""
+    constants = [i for i, a in enumerate(node.args) if constant_field_value(a) is not None]
+    if not constants:
+        return None
+    other_field = any(ctx.kind(a).is_field for i, a in enumerate(node.args) if i not in constants)
+    dropped = set(constants if other_field else constants[1:])
+    if not dropped:
+        return None
+    args = [constant_field_value(a) if i in dropped else a for i, a in enumerate(node.args)]
+    return node.replace(args=tuple(a for a in args if a is not None))
+
+
+def pow_constant_field(node: Node, bindings: Bindings, ctx: RewriteContext) -> Node | None:
+    """(k + ∅)ⁿ → kⁿ + ∅: the power of a constant field is the constant field of the power."""
+    value = constant_field_value(bindings["x"])
+    exponent = bindings["n"]
+    if value is None:
+        return None
+    folded = _float_result(lambda: float(number_value(value)) ** float(number_value(exponent)))
+    if folded is None:
+        return None
+    return Node("add", args=(num(folded), EMPTY))
+
+
 # --- expansion (group "expand") ------------------------------------------------------------------
 
 def _additive(node: Node) -> tuple[list[tuple[Coeff, Node]], bool]:

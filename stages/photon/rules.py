@@ -180,6 +180,8 @@ RULES: tuple[Rule, ...] = (
     Rule("mul_minus_one", P("mul", any_args=True), builder=ar.mul_minus_one, operand_ops=NUMBERS,
          doc="(−1)·x → ¬x"),
     Rule("merge_powers", P("mul", any_args=True), builder=ar.merge_powers, doc="u·u → u², u²·u → u³"),
+    Rule("mul_constant_field", P("mul", any_args=True), builder=ar.mul_constant_field,
+         operand_ops=frozenset({"add"}), doc="u·(k + ∅) → u·k (u a field)"),
     Rule("sort_mul", P("mul", any_args=True), builder=ar.sort_product, doc="factors in canonical order"),
     Rule("mul_single", P("mul", any_args=True), builder=ar.single_operand, doc="·(x) → x"),
     # quotients and powers
@@ -191,6 +193,8 @@ RULES: tuple[Rule, ...] = (
          doc="∅ⁿ → ∅ (n > 0)"),
     Rule("pow_pow", P("pow", P("pow", V("x"), V("m", "num")), V("n", "num")), builder=ar.pow_pow,
          doc="(xᵐ)ⁿ → xᵐⁿ (integers)"),
+    Rule("pow_constant_field", P("pow", V("x", "add"), V("n", "num")), builder=ar.pow_constant_field,
+         doc="(k + ∅)ⁿ → kⁿ + ∅"),
     Rule("expand_power", P("pow", V("x", "add"), V("n", "num")), builder=ar.expand_power, group="expand",
          doc="(a + b)ⁿ → expanded product (n ≤ 4)"),
     # superposition: ⊕ normalises once over all its operands, so nested ⊕ are never flattened
