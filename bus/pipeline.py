@@ -28,6 +28,10 @@ from stages.base import Stage
 log = logging.getLogger(__name__)
 
 
+#: The least time between two lag readings of the settle loop (see ``_settle``).
+MIN_LAG_GAP_S = 0.02
+
+
 class PipelineError(RuntimeError):
     """A runner stopped with an error, or the pipeline did not settle in time."""
 
@@ -97,6 +101,9 @@ async def run_pipeline(
     ]
     tasks = [asyncio.create_task(r.run(), name=f"runner:{r.stage_id}") for r in runners]
     interval = poll_s if poll_s is not None else float(getattr(bus, "lag_poll_s", 0.25))
+    progressed = asyncio.Event()  # set by any runner acknowledging a batch
+    for runner in runners:
+        runner.progressed = progressed
     grace_s = 0.0  # on failure the runners are cancelled at once
     try:
         await _wait_ready(runners, tasks)
@@ -105,7 +112,7 @@ async def run_pipeline(
         await persist_events(store, initial)
         records = records_of(initial) + list(initial_raw)
         publisher = asyncio.create_task(bus.publish_many(records), name="pipeline:initial")
-        await _settle(runners, tasks, publisher, bus, interval, started, timeout_s, progress)
+        await _settle(runners, tasks, publisher, bus, interval, progressed, started, timeout_s, progress)
         grace_s = 10.0
     finally:
         for runner in runners:
@@ -141,18 +148,26 @@ async def _settle(
     publisher: asyncio.Task[None],
     bus: Bus,
     interval: float,
+    progressed: asyncio.Event,
     started: float,
     timeout_s: float | None,
     progress: ProgressFn | None,
 ) -> None:
+    # Lag is read after a runner acknowledged a batch (the only moment the pipeline can have
+    # become quiescent) or after ``interval`` at the latest, and never more often than every
+    # ``min_gap_s``: a Kafka lag reading is several admin round trips.
+    min_gap_s = min(interval, MIN_LAG_GAP_S)
+    woken = asyncio.ensure_future(progressed.wait())
     try:
         while True:
             # Only what is still running: a finished publisher would wake this loop at once, every time
             # (a busy loop taking a core from the stages).
             running = [task for task in (publisher, *tasks) if not task.done()]
-            if running:
-                await asyncio.wait(running, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([*running, woken], timeout=interval, return_when=asyncio.FIRST_COMPLETED)
             _raise_if_failed(tasks)
+            if woken.done():  # re-armed before lag is read: an ack from now on wakes the next round
+                progressed.clear()
+                woken = asyncio.ensure_future(progressed.wait())
             pending = sum([await bus.lag(r.group, r.topics) for r in runners])
             if publisher.done():
                 publisher.result()  # re-raise a publishing failure
@@ -163,7 +178,9 @@ async def _settle(
                 return
             if timeout_s is not None and elapsed > timeout_s:
                 raise PipelineError(f"pipeline not quiescent after {timeout_s:.0f}s: {pending} messages pending")
+            await asyncio.sleep(min_gap_s)
     finally:
+        woken.cancel()
         if not publisher.done():
             publisher.cancel()
             await asyncio.gather(publisher, return_exceptions=True)

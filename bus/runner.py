@@ -159,6 +159,9 @@ class StageRunner:
         self.ready = asyncio.Event()
         self.consumer: Consumer | None = None
         self._stopping = asyncio.Event()
+        #: Set whenever a batch is acknowledged: what a caller waiting for quiescence wakes on
+        #: (``bus.pipeline``) instead of polling blind. Callers may replace it with a shared one.
+        self.progressed = asyncio.Event()
         self._context: StageContext | None = None
         self._context_version = -1
         self._codec = EventCodec()
@@ -194,7 +197,7 @@ class StageRunner:
         failures = 0
         while not self._stopping.is_set():
             try:
-                batch = await consumer.getmany(self.max_batch, self.poll_timeout_s)
+                batch = await self._poll(consumer)
                 if batch and self.batch_wait_s > 0:
                     batch += await widen(consumer, len(batch), self.max_batch, self.batch_wait_s)
             except BusClosed:
@@ -214,6 +217,21 @@ class StageRunner:
                             self.stage_id, len(batch), type(exc).__name__, exc)
                 await self._rewind(consumer, batch)
                 await asyncio.sleep(min(self.max_backoff_s, self.backoff_s * 2 ** (failures - 1)))
+
+    async def _poll(self, consumer: Consumer) -> list[Message]:
+        """The next batch; empty at once when ``stop()`` is called meanwhile, so a stopping runner
+        leaves its group without waiting out the poll timeout (nothing polled is acknowledged,
+        so a poll cut short loses nothing: the group delivers it again)."""
+        poll = asyncio.ensure_future(consumer.getmany(self.max_batch, self.poll_timeout_s))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait((poll, stopping), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not poll.done():
+                poll.cancel()
+                await asyncio.gather(poll, return_exceptions=True)
+        return poll.result() if not poll.cancelled() else []
 
     async def _rewind(self, consumer: Consumer, batch: list[Message]) -> None:
         first: dict[tuple[str, int], Message] = {}
@@ -239,6 +257,7 @@ class StageRunner:
         retried, deferrals = await self._retry_deferred(outcomes)
         self._project(outcomes, ctx)
         await consumer.ack_many(done)
+        self.progressed.set()
         stats = self.stats
         stats.processed += len(done)
         stats.deferrals += deferrals

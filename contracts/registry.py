@@ -14,6 +14,10 @@ from contracts.payloads import ALL_PAYLOADS, Payload
 from contracts.upcasters import upcast
 
 REGISTRY: dict[str, type[Payload]] = {model.TYPE: model for model in ALL_PAYLOADS}
+# Envelope fields in declaration order up to ``payload`` (``auth`` follows it, last).
+_BEFORE_PAYLOAD = tuple(Envelope.model_fields)[: tuple(Envelope.model_fields).index("payload")]
+if tuple(Envelope.model_fields)[len(_BEFORE_PAYLOAD):] != ("payload", "auth"):
+    raise RuntimeError("envelope_json expects payload and auth to be the envelope's last fields")
 MAX_MESSAGE_BYTES = 1024 * 1024
 
 
@@ -50,8 +54,36 @@ def model_for(event_type: str) -> type[Payload]:
         raise UnknownType(f"unknown event type {event_type!r}") from None
 
 
+# orjson refuses (TypeError) what it would write differently from pydantic's JSON mode
+# (datetimes, dataclasses, subclasses of str/int/dict/list), as it does non-str keys and
+# out-of-range ints: such a payload takes pydantic's path.
+_NATIVE_ONLY = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
+def envelope_json(envelope: Envelope) -> tuple[dict[str, Any], bytes | None]:
+    """(``envelope.model_dump(mode="json")``, its orjson bytes), built cheaply.
+
+    An envelope's payload is JSON data already when it came from ``make_event`` or a
+    decoder (both store ``model_dump(mode="json")`` of the payload model); pydantic would
+    still walk it value by value as ``Any``. Here only the header goes through pydantic
+    and the payload is taken as it is once orjson has written it without a conversion.
+    The bytes are None when the payload needed pydantic's conversion (then the dict is
+    pydantic's own); either way the dict and bytes equal what pydantic gives.
+    """
+    header = envelope.model_dump(mode="json", exclude={"payload"})
+    data = {key: header[key] for key in _BEFORE_PAYLOAD}
+    data["payload"] = envelope.payload
+    data["auth"] = header["auth"]
+    try:
+        return data, orjson.dumps(data, option=_NATIVE_ONLY)
+    except TypeError:
+        return envelope.model_dump(mode="json"), None
+
+
 def encode(envelope: Envelope) -> bytes:
-    return orjson.dumps(envelope.model_dump(mode="json"))
+    """The envelope's message bytes: orjson of ``model_dump(mode="json")``."""
+    data, raw = envelope_json(envelope)
+    return raw if raw is not None else orjson.dumps(data)
 
 
 def canonical_json(data: Any) -> bytes:

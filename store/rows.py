@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contracts.envelope import Envelope
-from contracts.registry import decode_dict
+from contracts.registry import decode_dict, envelope_json
 
 
 def stage_of(envelope: Envelope) -> str:
@@ -33,7 +33,7 @@ def utc_naive(moment: datetime) -> datetime:
 
 def to_row(envelope: Envelope) -> dict[str, Any]:
     """Column values of the ``events`` row holding ``envelope`` (``seq`` is assigned by the store)."""
-    header = envelope.model_dump(mode="json")
+    header = dict(envelope_json(envelope)[0])
     payload = header.pop("payload")
     return {
         "event_id": envelope.event_id,
