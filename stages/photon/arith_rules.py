@@ -256,10 +256,20 @@ def mul_minus_one(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
 def merge_powers(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
     """u * u → u², u² * u → u³ (integer exponents only, so no value changes sign or domain)."""
     coeff, factors = product_parts(node)
-    merged = merge_factors(factors, ctx.keys)
-    if len(merged) == len(factors) or coeff == 0:
+    if coeff == 0 or not _repeated_base(factors, ctx):
         return None
-    return render_product(coeff, merged)
+    return render_product(coeff, merge_factors(factors, ctx.keys))
+
+
+def _repeated_base(factors: list[tuple[Node, int]], ctx: RewriteContext) -> bool:
+    """Whether two factors share a base (what merging would merge), without sorting anything."""
+    seen: set[str] = set()
+    for base, _exponent in factors:
+        text = ctx.keys.text(base)
+        if text in seen:
+            return True
+        seen.add(text)
+    return False
 
 
 def sort_product(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:

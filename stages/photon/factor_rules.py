@@ -153,10 +153,21 @@ def factor_bilinear(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None
 
 def factor_common(node: Node, _: Bindings, ctx: RewriteContext) -> Node | None:
     """Pull the base shared by the most operands out of them: a·b + a·c + d → a·(b + c) + d."""
-    parts: list[tuple[Coeff, list[Factor]]] = []
-    for term in node.args:
-        coeff, factors = product_parts(term)
-        parts.append((coeff, merge_factors(factors, ctx.keys)))
+    raw = [product_parts(term) for term in node.args]
+    # Quick necessary condition before merging and sorting every term: some base is in two terms.
+    seen: set[str] = set()
+    shared = False
+    for _coeff, factors in raw:
+        texts = {ctx.keys.text(base) for base, _exp in factors}
+        if not seen.isdisjoint(texts):
+            shared = True
+            break
+        seen |= texts
+    if not shared:
+        return None
+    parts: list[tuple[Coeff, list[Factor]]] = [
+        (coeff, merge_factors(factors, ctx.keys)) for coeff, factors in raw
+    ]
     counts: dict[str, list[int]] = {}
     bases: dict[str, Node] = {}
     for index, (_coeff, factors) in enumerate(parts):
