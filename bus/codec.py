@@ -10,6 +10,7 @@ every output is signed. The master secret comes from the environment
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,15 +29,43 @@ def authenticator_for(flags: Mapping[str, Any]) -> Any:
     return authenticator_from_env(True)
 
 
-class EventCodec:
-    """Decode (and verify) inputs, seal (sign) outputs. ``authenticator`` None = QKD off."""
+class DecodedMessages:
+    """The envelopes of the last ``size`` messages decoded, by their bytes.
 
-    def __init__(self, authenticator: Any = None) -> None:
+    Decoding is a pure function of the bytes (validation, upcasting), so a message
+    that reaches several consumer groups in one process — on the memory bus every
+    event goes to its stage and to the KG — is decoded once and the envelope shared
+    (envelopes are frozen; stages never mutate an input). A bus whose messages are
+    the same ``bytes`` object for every group (``MemoryBus.decoded``) holds one; the
+    lookup hashes a bytes object once (Python caches it) and compares by identity.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._envelopes: OrderedDict[bytes, Envelope] = OrderedDict()
+
+    def decode(self, raw: bytes) -> Envelope:
+        envelopes = self._envelopes
+        envelope = envelopes.get(raw)
+        if envelope is None:
+            envelope = decode(raw)
+            envelopes[raw] = envelope
+            if len(envelopes) > self.size:
+                envelopes.popitem(last=False)
+        return envelope
+
+
+class EventCodec:
+    """Decode (and verify) inputs, seal (sign) outputs. ``authenticator`` None = QKD off;
+    ``decoded`` (optional) shares decoded envelopes between the consumers of one bus."""
+
+    def __init__(self, authenticator: Any = None, decoded: DecodedMessages | None = None) -> None:
         self.authenticator = authenticator
+        self.decoded = decoded
 
     def decode(self, raw: bytes) -> Envelope:
         if self.authenticator is None:
-            return decode(raw)
+            return self.decoded.decode(raw) if self.decoded is not None else decode(raw)
         if len(raw) > MAX_MESSAGE_BYTES:
             raise TooLarge(f"message of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}")
         try:

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bus.base import BusClosed, Message, Record, StartAt
+from bus.codec import DecodedMessages
 from bus.memory_members import MemoryConsumer, MemoryReader
 from bus.topics import DEFAULT_PARTITIONS
 
@@ -129,6 +130,9 @@ class MemoryBus:
         self.deadlock_check_s = deadlock_check_s
         self.stats = MemoryBusStats()
         self.closed = False
+        #: Every group is handed the very bytes object published: the runners on this bus share
+        #: what they decode (``bus.codec.DecodedMessages``).
+        self.decoded = DecodedMessages()
         self._topics: dict[str, list[Partition]] = {}
         self._topic_groups: dict[str, set[str]] = {}
         self._members: dict[str, list[MemoryConsumer]] = {}

@@ -52,7 +52,7 @@ from typing import Any
 
 from bus.base import Bus, BusClosed, Consumer, Message, Reader, Record
 from bus.batches import BatchHandler, Outcome, call_batch, read_backlog, retry_after, widen
-from bus.codec import EventCodec, authenticator_for
+from bus.codec import DecodedMessages, EventCodec, authenticator_for
 from bus.dead_letters import dead_letter_event
 from bus.flag_state import DigestFn, FlagState, default_digest
 from bus.topics import CONTROL, DLQ, key_for, topic_for
@@ -164,7 +164,9 @@ class StageRunner:
         self.progressed = asyncio.Event()
         self._context: StageContext | None = None
         self._context_version = -1
-        self._codec = EventCodec()
+        # A bus that hands every group the same bytes lends a shared cache of decoded envelopes.
+        self._decoded: DecodedMessages | None = getattr(bus, "decoded", None)
+        self._codec = EventCodec(decoded=self._decoded)
         self._codec_qkd: bool | None = None
         self._logged_disabled = -1
 
@@ -363,7 +365,7 @@ class StageRunner:
     def _refresh_codec(self) -> None:
         qkd_on = bool(self.flags.values.get("QKD_ON"))
         if qkd_on != self._codec_qkd:
-            self._codec = EventCodec(authenticator_for(self.flags.values))
+            self._codec = EventCodec(authenticator_for(self.flags.values), decoded=self._decoded)
             self._codec_qkd = qkd_on
 
     def context(self) -> StageContext:
