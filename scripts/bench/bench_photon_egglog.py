@@ -31,10 +31,23 @@ egglog is a dev/bench dependency (``pyproject.toml``); Photon itself never impor
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from egglog import EGraph, Expr, StringLike, back_off, f64, f64Like, i64, i64Like, rewrite, ruleset
+from egglog import (
+    EGraph,
+    Expr,
+    Ruleset,
+    StringLike,
+    back_off,
+    f64,
+    f64Like,
+    i64,
+    i64Like,
+    method,
+    rewrite,
+    ruleset,
+    var,
+)
 from egglog import run as run_schedule
 from egglog.deconstruct import get_callable_args, get_callable_fn, get_literal_value
 
@@ -46,7 +59,7 @@ BAN_LENGTH = 5
 
 
 class Term(Expr):
-    """An algebraic expression over float constants and named fields."""
+    """An algebraic expression over float constants and named fields; extraction minimises tree size."""
 
     def __init__(self, value: f64Like) -> None: ...
 
@@ -66,48 +79,89 @@ class Term(Expr):
     def __pow__(self, exponent: i64Like) -> Term: ...
 
 
-@ruleset
-def algebra(a: Term, b: Term, c: Term, x: f64, y: f64, m: i64, n: i64) -> Iterable[Any]:
-    # subtraction, negation, division by a constant
-    yield rewrite(a - b).to(a + Term(-1.0) * b)
-    yield rewrite(-a).to(Term(-1.0) * a)
-    yield rewrite(a / Term(x)).to(Term(1.0 / x) * a, x != 0.0)
-    # commutativity and associativity
-    yield rewrite(a + b).to(b + a)
-    yield rewrite(a * b).to(b * a)
-    yield rewrite((a + b) + c).to(a + (b + c))
-    yield rewrite(a + (b + c)).to((a + b) + c)
-    yield rewrite((a * b) * c).to(a * (b * c))
-    yield rewrite(a * (b * c)).to((a * b) * c)
-    # identities, annihilator, constant folding
-    yield rewrite(a + Term(0.0)).to(a)
-    yield rewrite(a * Term(1.0)).to(a)
-    yield rewrite(a * Term(0.0)).to(Term(0.0))
-    yield rewrite(Term(x) + Term(y)).to(Term(x + y))
-    yield rewrite(Term(x) * Term(y)).to(Term(x * y))
-    # distribution, both ways (factoring, collecting like terms)
-    yield rewrite(a * (b + c)).to(a * b + a * c)
-    yield rewrite(a * b + a * c).to(a * (b + c))
-    yield rewrite(a + a).to(Term(2.0) * a)
-    yield rewrite(a + Term(x) * a).to(Term(x + 1.0) * a)
-    # powers
-    yield rewrite(a * a).to(a ** i64(2))
-    yield rewrite((a ** m) * a).to(a ** (m + i64(1)))
-    yield rewrite((a ** m) * (a ** n)).to(a ** (m + n))
-    yield rewrite((a ** m) ** n).to(a ** (m * n))
-    yield rewrite(a ** i64(1)).to(a)
-    yield rewrite(a ** m).to(a * (a ** (m - i64(1))), m >= i64(3))
-    yield rewrite(a ** i64(2)).to(a * a)
+# Photon's objective in egglog's terms: Codex flops per entry first (+ − · ¬ / one, a power
+# ``transcendental_flops`` = 10), tree size second — the ranking normalize.py uses.
+OP_COST = 101
+POW_COST = 1001
 
 
-def to_term(node: Node) -> Term:
+class FlopTerm(Expr):
+    """``Term`` with costs for flops first, size second."""
+
+    def __init__(self, value: f64Like) -> None: ...
+
+    @classmethod
+    def var(cls, name: StringLike) -> FlopTerm: ...
+
+    @method(cost=OP_COST)
+    def __add__(self, other: FlopTerm) -> FlopTerm: ...
+
+    @method(cost=OP_COST)
+    def __mul__(self, other: FlopTerm) -> FlopTerm: ...
+
+    @method(cost=OP_COST)
+    def __sub__(self, other: FlopTerm) -> FlopTerm: ...
+
+    @method(cost=OP_COST)
+    def __neg__(self) -> FlopTerm: ...
+
+    @method(cost=OP_COST)
+    def __truediv__(self, other: FlopTerm) -> FlopTerm: ...
+
+    @method(cost=POW_COST)
+    def __pow__(self, exponent: i64Like) -> FlopTerm: ...
+
+
+AnyTerm = Term | FlopTerm
+
+
+def algebra(cls: type[Any]) -> Ruleset:
+    """The rule set of the module docstring over the terms of ``cls``."""
+    a, b, c = var("a", cls), var("b", cls), var("c", cls)
+    x, y = var("x", f64), var("y", f64)
+    m, n = var("m", i64), var("n", i64)
+    return ruleset(
+        # subtraction, negation, division by a constant
+        rewrite(a - b).to(a + cls(-1.0) * b),
+        rewrite(-a).to(cls(-1.0) * a),
+        rewrite(a / cls(x)).to(cls(1.0 / x) * a, x != 0.0),
+        # commutativity and associativity
+        rewrite(a + b).to(b + a),
+        rewrite(a * b).to(b * a),
+        rewrite((a + b) + c).to(a + (b + c)),
+        rewrite(a + (b + c)).to((a + b) + c),
+        rewrite((a * b) * c).to(a * (b * c)),
+        rewrite(a * (b * c)).to((a * b) * c),
+        # identities, annihilator, constant folding
+        rewrite(a + cls(0.0)).to(a),
+        rewrite(a * cls(1.0)).to(a),
+        rewrite(a * cls(0.0)).to(cls(0.0)),
+        rewrite(cls(x) + cls(y)).to(cls(x + y)),
+        rewrite(cls(x) * cls(y)).to(cls(x * y)),
+        # distribution, both ways (factoring, collecting like terms)
+        rewrite(a * (b + c)).to(a * b + a * c),
+        rewrite(a * b + a * c).to(a * (b + c)),
+        rewrite(a + a).to(cls(2.0) * a),
+        rewrite(a + cls(x) * a).to(cls(x + 1.0) * a),
+        # powers
+        rewrite(a * a).to(a ** i64(2)),
+        rewrite((a ** m) * a).to(a ** (m + i64(1))),
+        rewrite((a ** m) * (a ** n)).to(a ** (m + n)),
+        rewrite((a ** m) ** n).to(a ** (m * n)),
+        rewrite(a ** i64(1)).to(a),
+        rewrite(a ** m).to(a * (a ** (m - i64(1))), m >= i64(3)),
+        rewrite(a ** i64(2)).to(a * a),
+    )
+
+
+def to_term(node: Node, cls: type[Any] = Term) -> Any:
     """The egglog term of a Codex tree of the P7 algebra (+ − · ¬, integer powers, division)."""
     op = node.op
     if op == "num":
-        return Term(float(node.value))  # type: ignore[arg-type]
+        return cls(float(node.value))  # type: ignore[arg-type]
     if op == "ref":
-        return Term.var(str(node.value))
-    args = [to_term(arg) for arg in node.args]
+        return cls.var(str(node.value))
+    args = [to_term(arg, cls) for arg in node.args]
     if op == "add":
         out = args[0]
         for arg in args[1:]:
@@ -129,34 +183,38 @@ def to_term(node: Node) -> Term:
     raise ValueError(f"no egglog term for {op}")
 
 
-def from_term(term: Term) -> Node:
+def from_term(term: Any, cls: type[Any] = Term) -> Node:
     """The Codex tree of an extracted egglog term."""
     fn = get_callable_fn(term)
     args = get_callable_args(term)
-    if fn == Term:
+    if fn == cls:
         value = get_literal_value(args[0])
         return num(float(value) if value is not None else 0.0)
-    if fn == Term.var:
+    if fn == cls.var:
         return ref(str(get_literal_value(args[0])))
-    children = [from_term(arg) for arg in args if isinstance(arg, Term)]
-    if fn == Term.__add__:
+    children = [from_term(arg, cls) for arg in args if isinstance(arg, cls)]
+    if fn == cls.__add__:
         return Node("add", args=tuple(children))
-    if fn == Term.__mul__:
+    if fn == cls.__mul__:
         return Node("mul", args=tuple(children))
-    if fn == Term.__sub__:
+    if fn == cls.__sub__:
         return Node("sub", args=tuple(children))
-    if fn == Term.__neg__:
+    if fn == cls.__neg__:
         return Node("neg", args=tuple(children))
-    if fn == Term.__truediv__:
+    if fn == cls.__truediv__:
         return Node("truediv", args=tuple(children))
-    if fn == Term.__pow__:
+    if fn == cls.__pow__:
         exponent = get_literal_value(args[1])
         return Node("pow", args=(children[0], num(int(exponent))))  # type: ignore[arg-type]
     raise ValueError(f"unknown egglog constructor {fn}")
 
 
-SCHEDULE = run_schedule(algebra, scheduler=back_off(match_limit=MATCH_LIMIT, ban_length=BAN_LENGTH)) * ITERATIONS
 SCHEDULE_TEXT = f"{ITERATIONS} iterations, back-off match_limit={MATCH_LIMIT} ban_length={BAN_LENGTH}"
+OBJECTIVES: dict[str, type[Any]] = {"size": Term, "flops": FlopTerm}
+_SCHEDULES = {
+    cls: run_schedule(algebra(cls), scheduler=back_off(match_limit=MATCH_LIMIT, ban_length=BAN_LENGTH)) * ITERATIONS
+    for cls in OBJECTIVES.values()
+}
 
 
 def version() -> str:
@@ -165,9 +223,10 @@ def version() -> str:
     return package_version("egglog")
 
 
-def egglog_normalize(node: Node) -> Node:
-    """Saturate (bounded) and extract the smallest equivalent tree."""
+def egglog_normalize(node: Node, objective: str = "size") -> Node:
+    """Saturate (bounded) and extract the cheapest equivalent tree under ``objective`` (size or flops)."""
+    cls = OBJECTIVES[objective]
     egraph = EGraph()
-    term = egraph.let("root", to_term(node))
-    egraph.run(SCHEDULE)
-    return from_term(egraph.extract(term))
+    term = egraph.let("root", to_term(node, cls))
+    egraph.run(_SCHEDULES[cls])
+    return from_term(egraph.extract(term), cls)
