@@ -71,8 +71,8 @@ class Rule:
         # bare variable (V("node")): dispatch already chose the operators it is tried on.
         trivial = isinstance(pattern, P) and pattern.args is None and pattern.value is None
         object.__setattr__(self, "_operator_only", trivial)
-        bare = isinstance(pattern, V) and pattern.op is None
-        object.__setattr__(self, "_variable_only", pattern.name if bare else None)
+        bare = pattern.name if isinstance(pattern, V) and pattern.op is None else None
+        object.__setattr__(self, "_variable_only", bare)
 
     def apply(self, node: Node, ctx: RewriteContext) -> Node | None:
         """The rewritten node, or None when the pattern, side condition or builder declines."""
