@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,20 +50,39 @@ class DistributedRunError(RuntimeError):
 
 @dataclass
 class WorkerProcess:
+    """One ``beamline worker`` process. A restart (``restart_worker``) appends to the same log,
+    so ``log_start`` marks where this incarnation's output begins."""
+
     stage_id: str
     process: subprocess.Popen[bytes]
     log: Path
+    command: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    instance_id: str | None = None
+    log_start: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"{self.stage_id}[{self.instance_id}]" if self.instance_id else self.stage_id
 
     def output(self, tail: int = 2000) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")[-tail:]
+        with self.log.open("rb") as text:
+            text.seek(self.log_start)
+            return text.read().decode("utf-8", errors="replace")[-tail:]
 
     def ready(self) -> bool:
         return READY_MARK in self.output(100_000)
 
+    def assigned(self) -> bool:
+        """Whether this incarnation has been handed its partitions (it joined its group)."""
+        from bus.kafka_members import ASSIGNED_MARK
+
+        return ASSIGNED_MARK in self.output(1_000_000)
+
     def final_line(self) -> str:
         """The worker's last line: ``worker STAGE stopped: N processed, …`` after a clean stop."""
         lines = self.output().strip().splitlines()
-        return lines[-1] if lines else f"worker {self.stage_id}: no output"
+        return lines[-1] if lines else f"worker {self.name}: no output"
 
 
 @dataclass(frozen=True)
@@ -105,27 +124,52 @@ def flag_arguments(extra_flags: Mapping[str, Any]) -> list[str]:
     return args
 
 
-def start_workers(stage_ids: Sequence[str], *, bootstrap: str, store_url: str, flag_args: Sequence[str],
-                  log_dir: Path) -> list[WorkerProcess]:
+def start_worker(stage_id: str, *, bootstrap: str, store_url: str, flag_args: Sequence[str], log_dir: Path,
+                 instance_id: str | None = None) -> WorkerProcess:
+    """``beamline --bus kafka worker STAGE [--instance-id ID]`` with its output in ``log_dir``.
+
+    ``instance_id`` is the worker's static group membership id: started again under it
+    (``restart_worker``), a killed worker takes its partitions back at once instead of
+    after the group's session timeout.
+    """
     env = {**os.environ, "KAFKA_BOOTSTRAP": bootstrap, "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-    workers = []
-    for stage_id in stage_ids:
-        log = log_dir / f"worker-{stage_id}.log"
-        command = [sys.executable, "-c", "from beamline.cli import main; main()",
-                   "--bus", "kafka", "--store", store_url, *flag_args, "worker", stage_id]
-        with log.open("wb") as sink:  # a file, never a pipe that could fill up and block the worker
-            # S603: this interpreter running our own CLI, with arguments built here
-            process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)  # noqa: S603
-        workers.append(WorkerProcess(stage_id, process, log))
-    return workers
+    command = [sys.executable, "-c", "from beamline.cli import main; main()",
+               "--bus", "kafka", "--store", store_url, *flag_args, "worker", stage_id]
+    if instance_id is not None:
+        command += ["--instance-id", instance_id]
+    suffix = f"-{instance_id}" if instance_id is not None else ""
+    return _spawn(stage_id, log_dir / f"worker-{stage_id}{suffix}.log", tuple(command), env, instance_id)
+
+
+def restart_worker(worker: WorkerProcess) -> WorkerProcess:
+    """The same command again (same stage, same member id), its output appended to the same log."""
+    if worker.process.poll() is None:
+        raise DistributedRunError(f"worker {worker.name} is still running (pid {worker.process.pid})")
+    return _spawn(worker.stage_id, worker.log, worker.command, worker.env, worker.instance_id)
+
+
+def _spawn(stage_id: str, log: Path, command: tuple[str, ...], env: dict[str, str],
+           instance_id: str | None) -> WorkerProcess:
+    log_start = log.stat().st_size if log.exists() else 0
+    with log.open("ab") as sink:  # a file, never a pipe that could fill up and block the worker
+        # S603: this interpreter running our own CLI, with arguments built here
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)  # noqa: S603
+    return WorkerProcess(stage_id, process, log, command, env, instance_id, log_start)
+
+
+def start_workers(stage_ids: Sequence[str], *, bootstrap: str, store_url: str, flag_args: Sequence[str],
+                  log_dir: Path) -> list[WorkerProcess]:
+    """One worker per stage id (dynamic membership)."""
+    return [start_worker(stage_id, bootstrap=bootstrap, store_url=store_url, flag_args=flag_args, log_dir=log_dir)
+            for stage_id in stage_ids]
 
 
 def check_alive(workers: Sequence[WorkerProcess]) -> None:
     for worker in workers:
         code = worker.process.poll()
         if code is not None:
-            raise DistributedRunError(f"worker {worker.stage_id} exited with code {code}:\n{worker.output()}")
+            raise DistributedRunError(f"worker {worker.name} exited with code {code}:\n{worker.output()}")
 
 
 async def wait_ready(workers: Sequence[WorkerProcess], timeout_s: float) -> None:
@@ -133,8 +177,19 @@ async def wait_ready(workers: Sequence[WorkerProcess], timeout_s: float) -> None
     while not all(w.ready() for w in workers):
         check_alive(workers)
         if time.monotonic() > deadline:
-            waiting = ", ".join(w.stage_id for w in workers if not w.ready())
+            waiting = ", ".join(w.name for w in workers if not w.ready())
             raise DistributedRunError(f"workers not ready after {timeout_s:.0f}s: {waiting}")
+        await asyncio.sleep(0.2)
+
+
+async def wait_assigned(workers: Sequence[WorkerProcess], timeout_s: float) -> None:
+    """Until every worker holds its partitions: its group has formed (``ready`` is only subscribed)."""
+    deadline = time.monotonic() + timeout_s
+    while not all(w.assigned() for w in workers):
+        check_alive(workers)
+        if time.monotonic() > deadline:
+            waiting = ", ".join(w.name for w in workers if not w.assigned())
+            raise DistributedRunError(f"workers not in their groups after {timeout_s:.0f}s: {waiting}")
         await asyncio.sleep(0.2)
 
 
@@ -151,10 +206,10 @@ def stop_workers(workers: Sequence[WorkerProcess], grace_s: float = 30.0) -> lis
         except subprocess.TimeoutExpired:
             worker.process.kill()
             worker.process.wait()
-            problems.append(f"worker {worker.stage_id} did not stop within {grace_s:.0f}s and was killed")
+            problems.append(f"worker {worker.name} did not stop within {grace_s:.0f}s and was killed")
             continue
         if code not in (0, -signal.SIGTERM):
-            problems.append(f"worker {worker.stage_id} exited with code {code}:\n{worker.output()}")
+            problems.append(f"worker {worker.name} exited with code {code}:\n{worker.output()}")
     return problems
 
 

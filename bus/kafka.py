@@ -9,6 +9,10 @@
 * Topics: provisioned through the admin API on ``start``; a broker without it (such
   as librdkafka's mock cluster) is logged and tolerated — topics must then exist.
 * Bootstrap servers: ``bootstrap=`` or the ``KAFKA_BOOTSTRAP`` environment variable.
+* Group session timeout: ``session_timeout_ms=`` or ``KAFKA_SESSION_TIMEOUT_MS`` (default
+  10 s): how long a member that stopped heartbeating (a killed worker) holds its partitions
+  when no restart under the same static member id claims them first. Heartbeats go out at a
+  third of it, at most once a second.
 
 librdkafka's mock cluster answers a follower's SyncGroup with INVALID_REQUEST
 when the leader's SyncGroup (which carries every member's assignment) arrives
@@ -37,6 +41,8 @@ from bus.topics import ALL_TOPICS, DEFAULT_PARTITIONS
 
 log = logging.getLogger(__name__)
 
+DEFAULT_SESSION_TIMEOUT_MS = 10_000
+
 
 class KafkaBus:
     """A bus on Kafka brokers. Options are plain keyword arguments (see the module docstring)."""
@@ -51,8 +57,8 @@ class KafkaBus:
         replication_factor: int = 1,
         provision: Sequence[str] = ALL_TOPICS,
         client_id: str = "beamline",
-        session_timeout_ms: int = 10_000,
-        heartbeat_interval_ms: int = 1_000,
+        session_timeout_ms: int | None = None,
+        heartbeat_interval_ms: int | None = None,
         leader_sync_delay_s: float = 0.3,
         max_message_bytes: int = 8 * 1024 * 1024,
         linger_ms: int = 2,
@@ -67,8 +73,8 @@ class KafkaBus:
         self.replication_factor = replication_factor
         self.provision = tuple(provision)
         self.client_id = client_id
-        self.session_timeout_ms = session_timeout_ms
-        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.session_timeout_ms = session_timeout_ms or _session_timeout_from_env()
+        self.heartbeat_interval_ms = heartbeat_interval_ms or min(1_000, self.session_timeout_ms // 3)
         self.leader_sync_delay_s = leader_sync_delay_s
         self.max_message_bytes = max_message_bytes
         self.linger_ms = linger_ms
@@ -219,6 +225,19 @@ class KafkaBus:
             done = mark.offset if mark is not None and mark.offset >= 0 else starts[tp]
             total += max(0, ends[tp] - done)
         return total
+
+
+def _session_timeout_from_env() -> int:
+    raw = os.environ.get("KAFKA_SESSION_TIMEOUT_MS", "")
+    if not raw:
+        return DEFAULT_SESSION_TIMEOUT_MS
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BusError(f"KAFKA_SESSION_TIMEOUT_MS must be a whole number of milliseconds, not {raw!r}") from None
+    if value < 1_000:
+        raise BusError(f"KAFKA_SESSION_TIMEOUT_MS must be at least 1000 (got {value})")
+    return value
 
 
 def _key_bytes(key: str | None) -> bytes | None:

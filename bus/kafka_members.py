@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, RebalanceInProgressError
 from aiokafka.structs import TopicPartition
 
@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Logged (INFO) each time a group member is handed its partitions: a worker holds work from here on.
+ASSIGNED_MARK = "holds partitions"
+
 
 def _to_messages(batches: dict[Any, list[Any]]) -> list[Message]:
     messages: list[Message] = []
@@ -26,6 +29,24 @@ def _to_messages(batches: dict[Any, list[Any]]) -> list[Message]:
             key = record.key.decode("utf-8", "replace") if record.key is not None else None
             messages.append(Message(tp.topic, tp.partition, record.offset, key, record.value or b"", record.timestamp))
     return messages
+
+
+class _AssignmentLog(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Logs every assignment and revocation, so a worker's log shows which partitions it holds."""
+
+    def __init__(self, group: str, instance_id: str | None) -> None:
+        self.member = f"{group}[{instance_id}]" if instance_id else group
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        if revoked:
+            log.info("%s gives up partitions %s", self.member, _partition_names(revoked))
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("%s %s %s", self.member, ASSIGNED_MARK, _partition_names(assigned) or "(none)")
+
+
+def _partition_names(partitions: Iterable[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}:{tp.partition}" for tp in sorted(partitions))
 
 
 class KafkaConsumer:
@@ -49,7 +70,7 @@ class KafkaConsumer:
         await consumer.start()
         self._delay_leader_sync(consumer)
         # Subscribing after start() lets the delay above be in place before the first join.
-        consumer.subscribe(list(self.topics))
+        consumer.subscribe(list(self.topics), listener=_AssignmentLog(self.group, self.instance_id))
         self._consumer = consumer
 
     def _delay_leader_sync(self, consumer: Any) -> None:

@@ -3,8 +3,12 @@
 There is no Apache Kafka on these machines. The ``confluent-kafka`` wheel bundles
 ``librdkafka``, whose mock cluster speaks the Kafka protocol on localhost; the
 Kafka driver is tested against it. Known limits of the mock: no CreateTopics (so
-every topic is created here up front) and, with aiokafka, groups of two or more
-members need the leader-sync delay of ``bus.kafka.KafkaBus``.
+every topic is created here up front); with aiokafka, groups of two or more
+members need the leader-sync delay of ``bus.kafka.KafkaBus``; and no static
+membership: a member that rejoins under a known ``group.instance.id`` (a restarted
+worker) is added as a new member, so its group rebalances only after the old
+member's session has timed out (``KAFKA_SESSION_TIMEOUT_MS``), about two session
+timeouts after the kill, where a real broker hands the partitions back at once.
 
     with MockCluster() as cluster:
         bus = KafkaBus(bootstrap=cluster.bootstrap)
