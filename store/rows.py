@@ -33,7 +33,7 @@ def utc_naive(moment: datetime) -> datetime:
 
 def to_row(envelope: Envelope) -> dict[str, Any]:
     """Column values of the ``events`` row holding ``envelope`` (``seq`` is assigned by the store)."""
-    header = dict(envelope_json(envelope)[0])
+    header = envelope_json(envelope)
     payload = header.pop("payload")
     return {
         "event_id": envelope.event_id,
