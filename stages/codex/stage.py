@@ -6,10 +6,17 @@ ordered by their first cell), then per cell in topological order a
 any error yields exactly one ``StageError`` listing every error, and nothing else.
 The handler is pure: the same input gives the same events (ids from ``make_event``,
 times from ``ctx.now()``), so redelivery is harmless.
+
+Memory: ``stream`` yields those events one at a time. The whole sheet is checked
+first (the syntax tree and, per cell, the size of its result; nothing a cell emits),
+then each cell's result and events are built only as they are taken, so a runner
+that takes them in bounded parts holds one part of a 10,000-cell sheet, not all of
+its events at once. ``handle`` is ``stream`` collected into a list.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -47,34 +54,39 @@ class CodexStage:
 
     async def handle(self, envelope: Envelope, ctx: StageContext) -> list[Envelope]:
         """Called once per ``SheetSubmitted``; may be retried and then returns the same events."""
+        return list(self.stream(envelope, ctx))
+
+    def stream(self, envelope: Envelope, ctx: StageContext) -> Iterator[Envelope]:
+        """``handle``'s events one at a time; every check has passed before the first one is yielded."""
         if envelope.type != SheetSubmitted.TYPE:
-            return []
+            return iter(())
         submitted = SheetSubmitted.model_validate(envelope.payload)
         try:
             checked = compile_sheet(submitted.source, submitted.filename, data_dir=self.data_dir)
             costs = sheet_costs([(c.id, c.expanded) for c in checked.cells], checked.sheet.grid,
                                 CostModel.from_flags(ctx.flags))
-            results = {c.id: ingest_result(checked, c, costs[c.id], submitted.seed) for c in checked.cells}
-            _check_sizes(checked, results)
+            _check_sizes(checked, costs, submitted.seed)
         except RecursionError:
             error = CodexLimitError("sheet is nested too deeply to process", file=submitted.filename,
                                     code="too-deep")
-            return [self.error_event(envelope, ctx, [error], submitted.source)]
+            return iter([self.error_event(envelope, ctx, [error], submitted.source)])
         except CodexError as exc:
-            return [self.error_event(envelope, ctx, exc.flatten(), submitted.source)]
-        return self.events(envelope, ctx, submitted, checked, results, costs)
+            return iter([self.error_event(envelope, ctx, exc.flatten(), submitted.source)])
+        return self.events(envelope, ctx, submitted, checked, costs)
 
     def events(self, parent: Envelope, ctx: StageContext, submitted: SheetSubmitted, checked: CheckedSheet,
-               results: dict[str, dict[str, Any]], costs: dict[str, Cost]) -> list[Envelope]:
+               costs: dict[str, Cost]) -> Iterator[Envelope]:
         run_id = parent.sheet_run_id
         container = submitted.container_id
         now = ctx.now()
-        out: list[Envelope] = []
+        index = 0
 
-        def emit(payload: Any, *, eid: str | None, cell_id: str | None) -> None:
-            out.append(make_event(payload, stage_id=self.stage_id, index=len(out), parent=parent,
-                                  container_id=container, eid=eid, cell_id=cell_id,
-                                  flags_digest=ctx.flags_digest, occurred_at=now, instance=ctx.instance))
+        def event(payload: Any, *, eid: str | None, cell_id: str | None) -> Envelope:
+            nonlocal index
+            index += 1
+            return make_event(payload, stage_id=self.stage_id, index=index - 1, parent=parent,
+                              container_id=container, eid=eid, cell_id=cell_id,
+                              flags_digest=ctx.flags_digest, occurred_at=now, instance=ctx.instance)
 
         for group in checked.groups:
             eid = eid_for(run_id, group)
@@ -85,23 +97,24 @@ class CodexStage:
                 for chain in checked.sheet.entanglements if set(chain) <= members
                 for pair in zip(chain, chain[1:], strict=False)
             })
-            emit(EntanglementLink(eid=eid, members=list(group), sheet_run_id=run_id, container_id=container,
-                                  links=[list(p) for p in pairs]), eid=eid, cell_id=None)
+            yield event(EntanglementLink(eid=eid, members=list(group), sheet_run_id=run_id, container_id=container,
+                                         links=[list(p) for p in pairs]), eid=eid, cell_id=None)
         for cell in checked.cells:
             eid = checked.eid_of(cell.id, run_id)
             glyph = token_glyph(cell.expr.op, cell.expr.value)
-            beam_id = deterministic_event_id(self.stage_id, parent.event_id, BeamEvent.TYPE, len(out))
-            emit(BeamEvent(beam_id=beam_id, cell_id=cell.id, sheet_run_id=run_id, container_id=container, eid=eid,
-                           stage="ingest", token=glyph, result=results[cell.id], timestamp=now.isoformat(),
-                           generation=0), eid=eid, cell_id=cell.id)
             cost = costs[cell.id]
-            emit(GlyphExecution(
-                glyph=glyph, action=f"ingest {cell.id} : {results[cell.id]['source']}", source="codex",
+            # Built again here rather than kept from the size check: one cell's result at a time.
+            result = ingest_result(checked, cell, cost, submitted.seed)
+            beam_id = deterministic_event_id(self.stage_id, parent.event_id, BeamEvent.TYPE, index)
+            yield event(BeamEvent(beam_id=beam_id, cell_id=cell.id, sheet_run_id=run_id, container_id=container,
+                                  eid=eid, stage="ingest", token=glyph, result=result, timestamp=now.isoformat(),
+                                  generation=0), eid=eid, cell_id=cell.id)
+            yield event(GlyphExecution(
+                glyph=glyph, action=f"ingest {cell.id} : {result['source']}", source="codex",
                 timestamp=now.timestamp(), cost=cost.total, cell_id=cell.id,
                 detail=CostDetail(energy=cost.energy, ethics_risk=cost.ethics_risk, delay=cost.delay,
                                   opportunity_loss=cost.opportunity_loss),
             ), eid=eid, cell_id=cell.id)
-        return out
 
     def error_event(self, parent: Envelope, ctx: StageContext, errors: list[CodexError], source: str) -> Envelope:
         items = [CodexErrorItem(**e.to_item(source)) for e in errors[:MAX_REPORTED_ERRORS]]
@@ -133,10 +146,11 @@ def ingest_result(checked: CheckedSheet, cell: CheckedCell, cost: Cost, seed: in
     }
 
 
-def _check_sizes(checked: CheckedSheet, results: dict[str, dict[str, Any]]) -> None:
+def _check_sizes(checked: CheckedSheet, costs: dict[str, Cost], seed: int) -> None:
+    """Every cell whose result would not fit in a message, reported together (results not kept)."""
     errors: list[CodexError] = []
     for cell in checked.cells:
-        size = len(orjson.dumps(results[cell.id]))
+        size = len(orjson.dumps(ingest_result(checked, cell, costs[cell.id], seed)))
         if size > MAX_RESULT_BYTES:
             errors.append(CodexLimitError.at(cell.span, f"cell {cell.id} is too large to send ({size} bytes)",
                                              hint="lets are inlined wherever they are used; reuse fewer copies",

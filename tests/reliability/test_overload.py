@@ -19,12 +19,13 @@ import dataclasses
 import json
 import subprocess
 import sys
+import tracemalloc
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_kit import heavy, per_cell
+from reliability_kit import ROOT, heavy, per_cell, sheet_source
 
 CHILD = Path(__file__).with_name("overload_child.py")
 #: Events every cell must carry exactly once, whatever route it took.
@@ -147,3 +148,32 @@ async def test_spe_reads_per_veto_do_not_grow_with_the_container() -> None:
     small, big = await rows_read_per_veto(40), await rows_read_per_veto(160)
     print(f"rows read by SPE per vetoed cell: {small:.0f} (40 cells), {big:.0f} (160 cells)")
     assert big <= 1.5 * small
+
+
+def test_codex_stream_builds_a_sheet_cell_by_cell() -> None:
+    # What lets a runner hold only a part of a big sheet's events: draining Codex's stream (each event
+    # dropped once taken) peaks at a small part of what the same events held in a list take.
+    from beamline.flags import digest, resolve
+    from beamline.pipeline import submission
+    from contracts.envelope import utc_now
+    from stages.base import StageContext
+    from stages.codex.stage import CodexStage
+
+    flags = resolve(flags_file=ROOT / "flags.toml", environ={})
+    sheet = submission(sheet_source(300, "stream", veto_every=0), filename="stream.codex", flags=flags,
+                       flags_digest=digest(flags), run_id="run-stream")
+    ctx = StageContext(flags=flags, flags_digest=digest(flags), clock=utc_now)
+    stage = CodexStage()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        taken = sum(1 for _ in stage.stream(sheet, ctx))
+        streamed_peak = tracemalloc.get_traced_memory()[1] - before
+        held = list(stage.stream(sheet, ctx))
+        held_bytes = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert taken == len(held) == 3 * 300  # a link, a beam and a HUD message per cell
+    print(f"Codex, 300 cells: stream drained peaks at {streamed_peak / 2**20:.1f} MiB; "
+          f"its events in a list hold {held_bytes / 2**20:.1f} MiB")
+    assert streamed_peak < held_bytes / 3
