@@ -5,7 +5,9 @@ Issue 5 asks whether Photon should normalise by equality saturation or by an
 ordered, terminating rewrite system. This module is the e-graph side of that
 measurement: the algebra fragment of Photon's catalogue (the part the P7 corpus
 exercises) written as egglog rewrites, saturated under a bounded schedule and
-extracted by tree size. ``bench_photon.py`` runs it on the same expressions, in
+extracted by one of two objectives: tree size (egglog's default, close to what
+count_ops rewards) or Photon's own ranking, Codex flops first and size second
+(``FlopTerm``'s constructor costs). ``bench_photon.py`` runs it on the same expressions, in
 the same run, and reports time, size and value agreement side by side.
 
 Rules (Photon rule names in brackets):
@@ -53,6 +55,8 @@ from egglog.deconstruct import get_callable_args, get_callable_fn, get_literal_v
 
 from stages.codex.ast import Node, num, ref
 
+# Measured on the first 100 P7 expressions (size extraction): 4 iterations 10 ms/expr, 69 no larger
+# than sympy; 8 iterations 17 ms/expr, 85; 16 iterations 162 ms/expr, 86 — the e-graph explodes past 8.
 ITERATIONS = 8
 MATCH_LIMIT = 1000
 BAN_LENGTH = 5

@@ -116,7 +116,26 @@ def rows_photon(r: Result) -> list[Row]:
         ("P7", "result no larger than sympy's (count_ops)", f"{100 * r['no_larger_fraction']:.1f}%",
          f"mean count_ops input {ops['input']}, Photon {ops['photon']}, sympy {ops['sympy']}; flops no more "
          f"in {100 * r['flops_no_more_fraction']:.1f}%", "≥ 90%", verdict(r["no_larger_fraction"] >= 0.9)),
+        *rows_photon_egglog(r),
     ]
+
+
+def rows_photon_egglog(r: Result) -> list[Row]:
+    """Issue 5's measurement: the same rules by equality saturation (egglog), beside Photon, same run."""
+    eg = r.get("egglog", {})
+    if "unavailable" in eg:
+        return [("P7", "egglog comparison", "not run", eg["unavailable"], "—", "—")]
+    rows: list[Row] = []
+    for objective in ("size", "flops"):
+        e = eg.get(f"extract_{objective}")
+        if e is not None:
+            rows.append(("P7", f"egglog ({eg['package']}, {eg['schedule']}; extraction by {objective}) / Photon "
+                               "time", sp(e["egglog_over_photon_time"], "×"),
+                         f"{fmt(e['egglog_ms_per_expr'], 3)} vs {fmt(eg['photon_ms_per_expr'], 3)} ms/expr; "
+                         f"mean count_ops {e['count_ops_mean']} vs {eg['photon_count_ops_mean']}, flops "
+                         f"{fmt(e['flops_mean'])} vs {fmt(eg['photon_flops_mean'])}; no larger than sympy "
+                         f"{100 * e['no_larger_than_sympy']:.1f}%", "comparison", "—"))
+    return rows
 
 
 def rows_replay(r: Result) -> list[Row]:
