@@ -1,7 +1,8 @@
 """The ordered rewrite engine: innermost-first application of the rule catalogue to a fixed point.
 
 ``Rewriter.run(node)`` normalises the children of a node first, then tries the
-enabled rules for its operator in catalogue order; the first that applies
+enabled rules for its operator in catalogue order (skipping a rule whose operand
+guard cannot hold: no operand has one of its ``operand_ops``); the first that applies
 replaces the node, whose (new) children are normalised again, and the search
 restarts at that node. A node where no rule applies is in normal form. Results
 are memoised by canonical text, so a subtree that occurs many times is rewritten

@@ -2,8 +2,10 @@
 
 A rule is a pattern (what it matches), a replacement template *or* a builder
 (how the result is made — builders do what a template cannot: fold numbers, sort,
-collect like terms), an optional side condition, its verification kind and its
-group:
+collect like terms), an optional side condition, an optional operand guard
+(``operand_ops``: operators of which some operand must have one, a necessary
+condition the engine checks before the builder runs), its verification kind and
+its group:
 
 * ``exact`` rules hold for the interpreter's discrete operators up to rounding
   (tolerance ``EXACT_RTOL``, relative L2 error);
