@@ -73,3 +73,18 @@ def test_a_made_event_round_trips_through_its_bytes() -> None:
     env = made()
     assert encode(env) == orjson.dumps(env.model_dump(mode="json"))
     assert decode(encode(env)) == env
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_event_ids_are_the_uuid5_of_their_name(seed: int) -> None:
+    import random
+
+    from contracts.envelope import EVENT_NAMESPACE, deterministic_event_id
+
+    rng = random.Random(seed)
+    for _ in range(500):
+        stage = rng.choice(["codex", "photon", "spe", "∇stage", ""])
+        causation = rng.choice([None, "", str(uuid.UUID(int=rng.getrandbits(128))), "set:fusion|a|b", "root:run-1"])
+        kind, index = rng.choice(["BeamEvent", "DNAMutation"]), rng.randrange(10**6)
+        name = f"{stage}|{causation or '-'}|{kind}|{index}"
+        assert deterministic_event_id(stage, causation, kind, index) == str(uuid.uuid5(EVENT_NAMESPACE, name))
