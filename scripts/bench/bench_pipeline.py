@@ -38,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,41 @@ def verify_run(figures: dict[str, Any]) -> None:
 # ------------------------------------------------------------------ child: one run
 
 
+class RssSplit:
+    """P9: the highest anonymous (Python heap, SQLite page cache) and file-backed (libraries, SQLite's
+    memory-mapped store file) resident set seen, sampled from /proc/self/status while a run goes on.
+
+    ``ru_maxrss`` is their sum at one instant; the split tells a heap that grows with the run from
+    mapped store pages, which stop at the store's mmap size. Empty where /proc is missing."""
+
+    def __init__(self, every_s: float = 0.25) -> None:
+        self.peak_kib: dict[str, int] = {}
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="rss-split", daemon=True)
+
+    def __enter__(self) -> RssSplit:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while True:
+            try:
+                with open("/proc/self/status", encoding="ascii") as status:
+                    for line in status:
+                        name, _, value = line.partition(":")
+                        if name in ("RssAnon", "RssFile"):
+                            self.peak_kib[name] = max(self.peak_kib.get(name, 0), int(value.split()[0]))
+            except OSError:
+                return
+            if self._stop.wait(self._every_s):
+                return
+
+
 def child_run(cells: int, sheet_cells: int, db_path: Path, profile: Path | None) -> dict[str, Any]:
     """One pipeline run in this (fresh) process; returns its figures."""
     from beamline.flags import digest, resolve
@@ -138,7 +174,8 @@ def child_run(cells: int, sheet_cells: int, db_path: Path, profile: Path | None)
         profiler = cProfile.Profile()
         profiler.enable()
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    result = asyncio.run(execute_embedded(initial, store=store, flags=flags))
+    with RssSplit() as rss_split:
+        result = asyncio.run(execute_embedded(initial, store=store, flags=flags))
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     if profiler is not None:
         profiler.disable()
@@ -151,6 +188,7 @@ def child_run(cells: int, sheet_cells: int, db_path: Path, profile: Path | None)
         "cells": cells, "sheets": len(initial), "wall_s": wall, "cpu_s": cpu, "rows": persisted,
         "rows_by_type": rows, "pipeline_events": result.events, "dead_letters": result.dead_letters,
         "peak_rss_kib": peak_rss_kib, "start_rss_kib": base_rss_kib,
+        "peak_anon_kib": rss_split.peak_kib.get("RssAnon"), "peak_file_kib": rss_split.peak_kib.get("RssFile"),
     }
 
 
@@ -267,6 +305,12 @@ def rounded(value: float, digits: int = 3) -> float:
     return round(value, digits)
 
 
+def split_mib(runs: list[dict[str, Any]], key: str) -> Any:
+    """P9: the median-min-max of one sampled RSS part over ``runs`` in MiB (None without /proc)."""
+    values = [r[key] / 1024 for r in runs if r.get(key)]
+    return spread(values, 1) if values else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cells", type=int, default=10_000, help="cells of the P1/P2 run (default 10,000)")
@@ -349,6 +393,11 @@ def main() -> None:
                     "small_cells": args.cells, "big_cells": args.memory_cells, "big_sheets": big_runs[0]["sheets"],
                     "small_peak_rss_mib": spread(small_peaks, 1), "big_peak_rss_mib": spread(big_peaks, 1),
                     "start_rss_mib": round(start, 1), "big_rows": big_runs[0]["rows"], "checked": True,
+                    # Anonymous (heap) and file-backed (mapped store file, libraries) peaks, sampled.
+                    "small_peak_anon_mib": split_mib(runs, "peak_anon_kib"),
+                    "big_peak_anon_mib": split_mib(big_runs, "peak_anon_kib"),
+                    "small_peak_file_mib": split_mib(runs, "peak_file_kib"),
+                    "big_peak_file_mib": split_mib(big_runs, "peak_file_kib"),
                     "big_wall_s": round(big_runs[0]["wall_s"], 1),
                     "big_events_per_s": round(big_runs[0]["rows"] / big_runs[0]["wall_s"]),
                     "ratio": spread([b / small for b in big_peaks], 3),
