@@ -40,7 +40,7 @@ class DecodedMessages:
     lookup hashes a bytes object once (Python caches it) and compares by identity.
     """
 
-    def __init__(self, size: int = 1024) -> None:
+    def __init__(self, size: int = 4096) -> None:
         self.size = size
         self._envelopes: OrderedDict[bytes, Envelope] = OrderedDict()
 
