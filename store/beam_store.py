@@ -84,6 +84,7 @@ class BeamStore:
         # for good: a second write of it (every consumer ensuring its input is stored, a
         # redelivery) is skipped without encoding a row or a round trip.
         self._committed: OrderedDict[str, None] = OrderedDict()
+        self._kg_merged = kg_tables.MergedRows(COMMITTED_IDS_KEPT)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -292,13 +293,26 @@ class BeamStore:
 
     def replace_kg(self, nodes: Iterable[Mapping[str, Any]], edges: Iterable[Mapping[str, Any]]) -> None:
         """Replace the whole KG projection in one transaction (see ``store.kg_tables``)."""
+        self._kg_merged.forget()
         with self._engine.begin() as connection:
             kg_tables.replace(connection, nodes, edges)
 
     def merge_kg(self, nodes: Iterable[Mapping[str, Any]], edges: Iterable[Mapping[str, Any]]) -> int:
-        """Add KG rows without deleting any, in one transaction (see ``kg_tables.merge``)."""
+        """Add KG rows without deleting any, in one transaction (see ``kg_tables.merge``).
+
+        Rows this object merged lately and that would change nothing (a known edge, a known
+        node bringing no attribute it lacks) are left out before any SQL: the KG stage
+        projects each batch with its ancestors, so most rows it hands over are repeats.
+        """
+        merged = self._kg_merged
+        node_items = [item for item in nodes if not merged.has_node(item)]
+        edge_items = [item for item in edges if not merged.has_edge(item)]
+        if not node_items and not edge_items:
+            return 0
         with self._engine.begin() as connection:
-            return kg_tables.merge(connection, nodes, edges)
+            changed = kg_tables.merge(connection, node_items, edge_items)
+        merged.remember(node_items, edge_items)
+        return changed
 
     def rebuild_kg(self, projection: KgProjection) -> tuple[int, int]:
         """Run ``projection`` over every stored event and store its result; returns (nodes, edges)."""

@@ -15,6 +15,7 @@ time an event mentions it.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -102,6 +103,49 @@ def read_edges(connection: Connection, kind: str | None = None) -> list[dict[str
     if kind is not None:
         query = query.where(KG_EDGES.c.kind == kind)
     return [{**row._asdict(), "occurred_at": _aware(row.occurred_at)} for row in connection.execute(query)]
+
+
+class MergedRows:
+    """KG rows a store object merged lately: node id -> attribute names it holds, edge keys.
+
+    KG rows are only deleted by ``replace`` (which calls ``forget``), so a node known here
+    with every attribute an item brings, or a known edge, would be merged as a no-op.
+    Bounded: the oldest are forgotten first (then merged again, harmlessly).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._nodes: OrderedDict[str, frozenset[str]] = OrderedDict()
+        self._edges: OrderedDict[Any, None] = OrderedDict()
+
+    @staticmethod
+    def _edge_key(item: Mapping[str, Any]) -> Any:
+        return item.get("id") or (item.get("kind"), item.get("source"), item.get("target"))
+
+    def has_node(self, item: Mapping[str, Any]) -> bool:
+        held = self._nodes.get(item.get("id"))  # type: ignore[arg-type]
+        return held is not None and held.issuperset(item.get("attrs") or ())
+
+    def has_edge(self, item: Mapping[str, Any]) -> bool:
+        return self._edge_key(item) in self._edges
+
+    def remember(self, nodes: Iterable[Mapping[str, Any]], edges: Iterable[Mapping[str, Any]]) -> None:
+        """Record rows just committed by ``merge`` (attribute names add up, as ``merge`` merges them)."""
+        for item in nodes:
+            node_id = item["id"]
+            self._nodes[node_id] = self._nodes.get(node_id, frozenset()) | frozenset(item.get("attrs") or ())
+            self._nodes.move_to_end(node_id)
+        for item in edges:
+            key = self._edge_key(item)
+            self._edges[key] = None
+            self._edges.move_to_end(key)
+        for held in (self._nodes, self._edges):
+            while len(held) > self.size:
+                held.popitem(last=False)
+
+    def forget(self) -> None:
+        self._nodes.clear()
+        self._edges.clear()
 
 
 def merge(connection: Connection, nodes: Iterable[Mapping[str, Any]], edges: Iterable[Mapping[str, Any]]) -> int:

@@ -56,3 +56,28 @@ def test_replace_kg_replaces_everything_and_merges_repeated_ids(store: BeamStore
 def test_replace_kg_rejects_an_edge_without_endpoints(store: BeamStore) -> None:
     with pytest.raises(ValueError, match="source"):
         store.replace_kg([], [{"kind": "entangled", "target": "n2"}])
+
+
+def test_merge_kg_adds_attributes_keeps_provenance_and_skips_what_it_merged(store: BeamStore) -> None:
+    node = {"id": "n1", "kind": "cell", "attrs": {"a": 1}, "event_id": "e1"}
+    edge = {"kind": "entangled", "source": "n1", "target": "n2", "event_id": "e1"}
+    assert store.merge_kg([node], [edge]) == 2
+    assert store.merge_kg([node], [edge]) == 0  # a repeat: nothing changes
+    assert store.merge_kg([{**node, "attrs": {"a": 9, "b": 2}, "event_id": "e2"}], []) == 1
+    (stored,) = store.kg_nodes()
+    assert stored["attrs"] == {"a": 1, "b": 2} and stored["event_id"] == "e1"
+    # What replace_kg deleted is merged again (the store forgets what it had merged).
+    store.replace_kg([], [])
+    assert store.merge_kg([node], [edge]) == 2
+    assert [n["attrs"] for n in store.kg_nodes()] == [{"a": 1}] and len(store.kg_edges()) == 1
+
+
+def test_merge_kg_of_a_second_store_object_sees_rows_it_did_not_merge(store: BeamStore) -> None:
+    other = BeamStore(store.url)
+    try:
+        node = {"id": "n1", "kind": "cell", "attrs": {"a": 1}}
+        assert other.merge_kg([node], []) == 1
+        assert store.merge_kg([{**node, "attrs": {"b": 2}}], []) == 1
+        assert [n["attrs"] for n in other.kg_nodes()] == [{"a": 1, "b": 2}]
+    finally:
+        other.close()
