@@ -58,7 +58,7 @@ def model_for(event_type: str) -> type[Payload]:
 # (datetimes, dataclasses, subclasses of str/int/dict/list), as it does non-str keys and
 # out-of-range ints: such a payload takes pydantic's path.
 _NATIVE_ONLY = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
-_PAYLOAD = frozenset({"payload"})
+_PAYLOAD: set[str] = {"payload"}  # never mutated: what model_dump leaves out of the header
 _ENVELOPE_JSON = Envelope.__pydantic_serializer__
 
 

@@ -123,7 +123,8 @@ class MergedRows:
         return item.get("id") or (item.get("kind"), item.get("source"), item.get("target"))
 
     def has_node(self, item: Mapping[str, Any]) -> bool:
-        held = self._nodes.get(item.get("id"))  # type: ignore[arg-type]
+        node_id = item.get("id")
+        held = self._nodes.get(node_id) if isinstance(node_id, str) else None
         return held is not None and held.issuperset(item.get("attrs") or ())
 
     def has_edge(self, item: Mapping[str, Any]) -> bool:
