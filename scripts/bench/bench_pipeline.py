@@ -155,7 +155,7 @@ class RssSplit:
 def warm_imports() -> None:
     """Import the pipeline and every stage's module before the clock starts. P1 is the pipeline's
     throughput: a 10,000-cell run pays its imports (NumPy, the stages, ~0.5 s) once in minutes, but a
-    150-cell quick run would spend a quarter of its time on them (objects are built, nothing is run)."""
+    150-cell quick run would spend a quarter of its time on them (modules only: no stage is created)."""
     import importlib
 
     from stages.registry import STAGE_CLASSES
