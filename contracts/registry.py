@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import datetime
 from typing import Any
@@ -198,10 +199,16 @@ def make_event(
         cell_id=cell_id if cell_id is not None else (parent.cell_id if parent else None),
         correlation_id=run_id,
         causation_id=causation,
-        producer=Producer(stage=stage_id, instance=instance),
+        producer=_producer(stage_id, instance),
         flags_digest=flags_digest if flags_digest is not None else (parent.flags_digest if parent else ""),
         payload=payload.model_dump(mode="json"),
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _producer(stage_id: str, instance: str) -> Producer:
+    # Frozen, and the same few (stage, instance) pairs for every event a process makes.
+    return Producer(stage=stage_id, instance=instance)
 
 
 def to_model(payload: BaseModel) -> dict[str, Any]:
