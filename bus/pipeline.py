@@ -42,22 +42,32 @@ MIN_LAG_GAP_S = 0.02
 PIPELINE_GC_THRESHOLD = 10_000
 _gc_holders = 0
 _gc_saved: tuple[int, int, int] | None = None
+_gc_froze = False
 
 
 @contextlib.contextmanager
 def pipeline_gc() -> Iterator[None]:
-    """Raise the collector's generation-0 threshold for the duration (nested or concurrent
-    pipelines share it; the last one out restores what was set before the first one)."""
-    global _gc_holders, _gc_saved
+    """Raise the collector's generation-0 threshold and freeze what exists for the duration
+    (nested or concurrent pipelines share it; the last one out restores the threshold set before
+    the first one and unfreezes)."""
+    global _gc_holders, _gc_saved, _gc_froze
     if _gc_holders == 0:
         _gc_saved = gc.get_threshold()
         gc.set_threshold(max(_gc_saved[0], PIPELINE_GC_THRESHOLD), *_gc_saved[1:])
+        # What exists before the run (imported modules, the store, the stages) lives through it:
+        # frozen, a full collection does not walk it again (a tenth of a second each time).
+        # A process that froze objects itself keeps its own freeze untouched.
+        _gc_froze = gc.get_freeze_count() == 0
+        if _gc_froze:
+            gc.freeze()
     _gc_holders += 1
     try:
         yield
     finally:
         _gc_holders -= 1
         if _gc_holders == 0 and _gc_saved is not None:
+            if _gc_froze:
+                gc.unfreeze()
             gc.set_threshold(*_gc_saved)
             _gc_saved = None
 
