@@ -79,6 +79,12 @@ class WorkerProcess:
 
         return ASSIGNED_MARK in self.output(1_000_000)
 
+    def held(self) -> frozenset[tuple[str, int]]:
+        """The (topic, partition)s this incarnation holds now, as its log tells."""
+        from bus.kafka_members import partitions_held
+
+        return partitions_held(self.output(1_000_000))
+
     def final_line(self) -> str:
         """The worker's last line: ``worker STAGE stopped: N processed, …`` after a clean stop."""
         lines = self.output().strip().splitlines()

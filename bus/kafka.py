@@ -208,23 +208,27 @@ class KafkaBus:
         return self._meta
 
     async def lag(self, group: str, topics: Sequence[str]) -> int:
+        return sum((await self.lag_by_partition(group, topics)).values())
+
+    async def lag_by_partition(self, group: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> messages ``group`` has not committed there yet."""
         admin = await self._admin_client()
         if admin is None:
             raise BusError("cannot compute consumer lag without the Kafka admin API")
         partitions = await self.partitions_of(topics)
         if not partitions:
-            return 0
+            return {}
         # Committed offsets first, end offsets second: see Bus.lag.
         committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
         meta = await self._metadata_consumer()
         ends = await meta.end_offsets(partitions)
         starts = await meta.beginning_offsets(partitions)
-        total = 0
+        pending = {}
         for tp in partitions:
             mark = committed.get(tp)
             done = mark.offset if mark is not None and mark.offset >= 0 else starts[tp]
-            total += max(0, ends[tp] - done)
-        return total
+            pending[(tp.topic, tp.partition)] = max(0, ends[tp] - done)
+        return pending
 
 
 def _session_timeout_from_env() -> int:

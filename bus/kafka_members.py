@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 #: Logged (INFO) each time a group member is handed its partitions: a worker holds work from here on.
 ASSIGNED_MARK = "holds partitions"
+REVOKED_MARK = "gives up partitions"
 
 
 def _to_messages(batches: dict[Any, list[Any]]) -> list[Message]:
@@ -39,7 +40,7 @@ class _AssignmentLog(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_revoked(self, revoked: Any) -> None:
         if revoked:
-            log.info("%s gives up partitions %s", self.member, _partition_names(revoked))
+            log.info("%s %s %s", self.member, REVOKED_MARK, _partition_names(revoked))
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("%s %s %s", self.member, ASSIGNED_MARK, _partition_names(assigned) or "(none)")
@@ -47,6 +48,19 @@ class _AssignmentLog(ConsumerRebalanceListener):  # type: ignore[misc]
 
 def _partition_names(partitions: Iterable[TopicPartition]) -> str:
     return ", ".join(f"{tp.topic}:{tp.partition}" for tp in sorted(partitions))
+
+
+def partitions_held(log_text: str) -> frozenset[tuple[str, int]]:
+    """The (topic, partition)s a member holds according to its log (the lines ``_AssignmentLog`` writes)."""
+    held: frozenset[tuple[str, int]] = frozenset()
+    for line in log_text.splitlines():
+        if ASSIGNED_MARK in line:
+            names = line.split(ASSIGNED_MARK, 1)[1].strip()
+            held = frozenset((topic, int(index)) for topic, _, index in
+                             (name.strip().rpartition(":") for name in names.split(",")) if index.isdigit())
+        elif REVOKED_MARK in line:
+            held = frozenset()
+    return held
 
 
 class KafkaConsumer:

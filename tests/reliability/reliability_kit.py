@@ -103,3 +103,14 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: floa
             return True
         time.sleep(interval_s)
     return bool(predicate())
+
+
+def kg_ids(db: Path) -> tuple[set[str], set[str]]:
+    """Ids of the knowledge graph's nodes and edges, leaving out motifs (a set type, see SET_TYPES)
+    and the edges that touch them: ids are deterministic, so a redelivered projection adds none."""
+    with connect(db) as connection:
+        nodes = {str(r[0]) for r in connection.execute("SELECT id FROM kg_nodes WHERE kind != 'motif'")}
+        edges = {str(r[0]) for r in connection.execute(
+            "SELECT e.id FROM kg_edges e WHERE e.source IN (SELECT id FROM kg_nodes WHERE kind != 'motif') "
+            "AND e.target IN (SELECT id FROM kg_nodes WHERE kind != 'motif')")}
+    return nodes, edges
