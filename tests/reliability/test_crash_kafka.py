@@ -13,7 +13,7 @@ of the run (store sizes drawn from the crash-free run's) one member is killed wi
 (no commit, no goodbye to the group): alternately the member that stored the latest events
 (most likely between persisting a batch and committing it) and a member holding uncommitted
 messages. It is started again at once under the same member id; its partitions go back to
-the group (on the mock only after the dead member's session expires, see ``short_sessions``)
+the group (on the mock only after the dead member's session expires, see ``worker_environment``)
 and everything it had not committed is redelivered. Events are persisted before their input
 is acknowledged and event ids are deterministic, so redelivery must add nothing twice and
 lose nothing. The figure of merit is read from the store: every cell has, per event type and
@@ -75,8 +75,9 @@ FLAG_ARGS = ("--flags", str(ROOT / "flags.toml"))
 
 
 @pytest.fixture(autouse=True)
-def short_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Workers (they inherit this environment) with a 6 s group session instead of 10 s.
+def worker_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What every process of the test inherits: no QKD secret (as the embedded crash test), and
+    a 6 s group session instead of 10 s.
 
     librdkafka's mock does not implement static membership: a member rejoining under a known
     ``group.instance.id`` is added as a new one, and the group rebalances only once the killed
@@ -84,6 +85,7 @@ def short_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
     the partitions straight back to the restarted member. Not much shorter: a worker runs its
     stage on the event loop that heartbeats, so a long batch on this busy machine would get a
     live member evicted too."""
+    monkeypatch.delenv("BEAMLINE_QKD_SECRET", raising=False)
     monkeypatch.setenv("KAFKA_SESSION_TIMEOUT_MS", "6000")
 
 
@@ -200,7 +202,7 @@ async def crash_over_kafka(tmp_path: Path, bootstrap: str, cells: int, kills: in
 
     sheet = tmp_path / "crash.codex"
     sheet.write_text(sheet_source(cells, "crash", veto_every=veto_every), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k != "BEAMLINE_QKD_SECRET"}
+    env = dict(os.environ)
     timeout_s = 120 + cells * 0.5
 
     reference_db = tmp_path / "reference.db"
