@@ -60,6 +60,12 @@ def trace_json(steps: tuple[Step, ...]) -> tuple[list[dict[str, Any]], int]:
     return out, 0
 
 
+def cost_copy(cost: Mapping[str, Any]) -> dict[str, Any]:
+    """A cost record of this beam's own: the stage remembers reports (and their costs) across
+    beams, so no two payloads share a mutable part (``risk_flags`` is a list)."""
+    return {name: list(value) if isinstance(value, list) else value for name, value in cost.items()}
+
+
 def verification_json(report: FormReport) -> dict[str, Any]:
     if report.verification is None:
         return {"passes": 0, "k": 0, "skipped": "nothing was rewritten"}
@@ -80,14 +86,14 @@ def rewrite_result(
 ) -> dict[str, Any]:
     """The result of a rewrite (or predict / deferred) beam for one form."""
     rules, cut = trace_json(report.steps)
-    cost_after = dict(report.cost_after)
+    cost_after = cost_copy(report.cost_after)
     runs_with = cost_after if "error" not in cost_after else dict(ingest.get("cost") or {})
     out = carried(ingest)
     out.update(
         normal_form=report.node.to_json(),
         normal_key=report.key,
         rules=rules,
-        cost_before=dict(cost_before),
+        cost_before=cost_copy(cost_before),
         cost_after=cost_after,
         cost=runs_with,
         rewrite_success_prob=report.success_prob,

@@ -17,13 +17,16 @@ Per ingest beam (any other input is ignored):
    also emits the collapse beam and ``CollapseTrace`` (adapter "photon").
 
 The handler is pure and deterministic (ids from ``make_event``, time from
-``ctx.now()``): a redelivered input yields the same events. Its caches (normal
-forms, verification results) only save work. Errors become a ``StageError``.
+``ctx.now()``): a redelivered input yields the same events. Its caches only save
+work, so a repeated structure costs almost nothing: the plan (normal form,
+verification, costs, shared subtrees — a pure function of the input's canonical
+key, the grid and the number of forms), and below it the normal forms and the
+verification results; and the symbolic route's values (``symbolic.Evaluations``).
+All are bounded LRUs (``memo.py``). Errors become a ``StageError``.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,9 +40,10 @@ from stages.codex.ast import Node
 from stages.codex.grid import GridSpec
 from stages.photon.beams import FormReport, rewrite_result
 from stages.photon.costing import CostModel
+from stages.photon.memo import BoundedLRU
 from stages.photon.normalize import Candidate, RewriteOutcome, normalize
 from stages.photon.routing import decide_route
-from stages.photon.symbolic import symbolic_collapse
+from stages.photon.symbolic import Evaluations, symbolic_collapse
 from stages.photon.terms import node_key, shared_subtrees
 from stages.photon.verify import DEFAULT_K, VerificationCache, verify
 
@@ -47,6 +51,8 @@ MAX_FORKS = 3
 # make_event indices of deferred beams: apart from the routed beams' (0, 1, ...) and distinct per attempt.
 DEFERRED_INDEX = 1000
 OUTCOME_CACHE_SIZE = 1024
+PLAN_CACHE_SIZE = 1024
+Plan = tuple[tuple[FormReport, ...], dict[str, Any]]
 
 
 class PhotonStage:
@@ -59,7 +65,9 @@ class PhotonStage:
         self.data_dir = data_dir
         self.k = k
         self.verifications = VerificationCache()
-        self._outcomes: OrderedDict[str, RewriteOutcome] = OrderedDict()
+        self._outcomes: BoundedLRU[str, RewriteOutcome] = BoundedLRU(OUTCOME_CACHE_SIZE)
+        self._plans: BoundedLRU[str, Plan] = BoundedLRU(PLAN_CACHE_SIZE)
+        self.evaluations = Evaluations()
 
     async def handle(self, envelope: Envelope, ctx: StageContext) -> list[Envelope]:
         """Called once per input; may be retried and then returns the same events."""
@@ -102,7 +110,21 @@ class PhotonStage:
         return emitter.out
 
     def plan(self, expanded: Node, grid: GridSpec, forms: int) -> tuple[list[FormReport], dict[str, Any]]:
-        """The verified form(s) to send on — the normal form first, then distinct alternatives."""
+        """The verified form(s) to send on — the normal form first, then distinct alternatives.
+
+        A pure function of (the canonical key of ``expanded``, ``grid``, ``forms``, k), so it is
+        remembered by them: the key fixes ``expanded``'s JSON (spans, which nothing emitted
+        carries, aside), and normalising, verifying and costing read nothing else.
+        """
+        cache_key = f"{node_key(expanded)}|{grid!r}|{forms}|{self.k}"
+        hit = self._plans.get(cache_key)
+        if hit is None:
+            hit = self._plan(expanded, grid, forms)
+            self._plans.put(cache_key, hit)
+        reports, cost_before = hit
+        return list(reports), cost_before
+
+    def _plan(self, expanded: Node, grid: GridSpec, forms: int) -> Plan:
         outcome = self.normalise(expanded, grid, alternatives=forms > 1)
         reports: list[FormReport] = []
         seen: set[str] = set()
@@ -113,17 +135,14 @@ class PhotonStage:
                 continue
             seen.add(report.key)
             reports.append(report)
-        return reports, outcome.cost_before
+        return tuple(reports), outcome.cost_before
 
     def normalise(self, expanded: Node, grid: GridSpec, *, alternatives: bool) -> RewriteOutcome:
         cache_key = f"{node_key(expanded)}|{grid!r}|{alternatives}"
         hit = self._outcomes.get(cache_key)
         if hit is None:
             hit = normalize(expanded, grid, alternatives=alternatives)
-            self._outcomes[cache_key] = hit
-            while len(self._outcomes) > OUTCOME_CACHE_SIZE:
-                self._outcomes.popitem(last=False)
-        self._outcomes.move_to_end(cache_key)
+            self._outcomes.put(cache_key, hit)
         return hit
 
     def check(self, expanded: Node, candidate: Candidate, grid: GridSpec, model: CostModel) -> FormReport:
@@ -148,7 +167,7 @@ class PhotonStage:
             emitter.out.extend(symbolic_collapse(
                 emitter.parent, result, emitter.ctx, stage_id=self.stage_id,
                 beam_index=emitter.take("BeamEvent"), trace_index=emitter.take("CollapseTrace"),
-                data_dir=self.data_dir,
+                data_dir=self.data_dir, evaluations=self.evaluations,
             ))
         except (InterpreterError, ValueError, ArithmeticError) as exc:
             emitter.error(f"symbolic evaluation failed: {exc}", "evaluation-failed")
