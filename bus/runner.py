@@ -271,7 +271,8 @@ class StageRunner:
 
     def _project(self, outcomes: Sequence[Outcome], ctx: StageContext) -> None:
         """A projecting stage (``project(inputs, ctx) -> (nodes, edges)``, the KG writer) gets its
-        rows merged into the store's KG tables before the batch is acknowledged."""
+        rows merged into the store's KG tables before the batch is acknowledged, and then, when it
+        declares ``merged()``, is told so (it remembers what is merged only once it is)."""
         project = getattr(self.stage, "project", None)
         merge = getattr(self.store, "merge_kg", None)
         if project is None or merge is None:
@@ -280,6 +281,9 @@ class StageRunner:
         if inputs:
             nodes, edges = project(inputs, ctx)
             merge(nodes, edges)
+            merged = getattr(self.stage, "merged", None)
+            if callable(merged):
+                merged()
 
     async def _deliver(self, outcomes: Sequence[Outcome]) -> None:
         await persist_events(self.store, [event for outcome in outcomes for event in outcome.persist])

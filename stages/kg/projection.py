@@ -26,6 +26,11 @@ mutated cell; parents → mutation), ``contains_motif`` (cell → motif), and th
 structural ``part_of`` (cell → run, beam → cell) and ``uses_glyph`` (beam/cell →
 glyph) that connect the rest. Each node and edge carries the provenance of the
 first event that implied it: ``event_id`` and ``occurred_at`` (ISO-8601).
+
+Incremental projection (the KG stage): ``project_new(envelopes, anchored)`` projects
+only ``envelopes`` — events not projected before — given ``anchored``, the node each
+already-projected event they name stands for. Their rows are then exactly what the
+full projection adds to rows already merged (see ``project_new``).
 """
 
 from __future__ import annotations
@@ -120,10 +125,15 @@ def _node_of_event(env: Envelope) -> str | None:
     return None
 
 
-def _anchors(events: list[Envelope]) -> dict[str, str]:
-    """event_id → the graph node that stands for it (its own, or its nearest caused-by node)."""
+def _anchors(events: list[Envelope], anchored: Mapping[str, str]) -> dict[str, str]:
+    """event_id → the graph node that stands for it (its own, or its nearest caused-by node).
+
+    ``anchored``: that node for events outside ``events`` (projected earlier); a causation
+    chain that reaches one of them ends there.
+    """
     causation = {env.event_id: env.causation_id for env in events}
-    anchors = {env.event_id: node for env in events if (node := _node_of_event(env)) is not None}
+    anchors = dict(anchored)
+    anchors.update((env.event_id, node) for env in events if (node := _node_of_event(env)) is not None)
 
     def resolve(event_id: str) -> str | None:
         chain: list[str] = []
@@ -146,9 +156,29 @@ def _anchors(events: list[Envelope]) -> dict[str, str]:
 
 def project_kg(envelopes: Iterable[Envelope]) -> tuple[list[KGItem], list[KGItem]]:
     """Nodes and edges implied by ``envelopes`` (see the module docstring)."""
+    nodes, edges, _ = project_new(envelopes, {})
+    return nodes, edges
+
+
+def project_new(
+    envelopes: Iterable[Envelope], anchored: Mapping[str, str]
+) -> tuple[list[KGItem], list[KGItem], dict[str, str]]:
+    """Nodes, edges and anchors (event id → the node that stands for it) of ``envelopes``, events
+    not projected before, whose ancestors are either among them or in ``anchored``.
+
+    Why this equals re-projecting the ancestors too: an ancestor's rows are merged already,
+    and a merge keeps a stored row's provenance and attribute values, so its rows would
+    change nothing — except SQI's annotation of an already-merged beam, which is emitted
+    here as an attribute-only item for that node (the merge adds only what it lacks).
+    With ``anchored`` empty this is ``project_kg``.
+    """
     events = _unique(envelopes)
-    anchors = _anchors(events)
+    anchors = _anchors(events, anchored)
     graph = _Graph(anchors)
+    # Nodes merged before and not being projected now: the ones SQI's annotation may reach
+    # without their own event here. (A node whose event comes later in ``events`` is left
+    # alone, as ``project_kg`` leaves it.)
+    merged_before = set(anchored.values()).difference(map(_node_of_event, events)) if anchored else set()
     for env in events:
         _project_one(graph, env)
         own = _node_of_event(env)
@@ -157,8 +187,11 @@ def project_kg(envelopes: Iterable[Envelope]) -> tuple[list[KGItem], list[KGItem
             if cause is not None:
                 graph.edge("derived_from", own, cause, env)
         if env.type in ("SQIScore", "SoulLawDecision") and env.causation_id is not None:
-            _annotate_scored_beam(graph, env, anchors.get(env.causation_id))
-    return list(graph.nodes.values()), list(graph.edges.values())
+            scored = anchors.get(env.causation_id)
+            if scored in merged_before and scored not in graph.nodes:
+                graph.node(scored, _kind_of(scored), env)
+            _annotate_scored_beam(graph, env, scored)
+    return list(graph.nodes.values()), list(graph.edges.values()), anchors
 
 
 def _project_one(graph: _Graph, env: Envelope) -> None:
@@ -232,6 +265,11 @@ def _project_mutation(graph: _Graph, env: Envelope) -> None:
             source = graph.cell(env, parent)
         if source is not None:
             graph.edge("mutated_into", source, mutation, env, role="parent")
+
+
+def _kind_of(node_id: str) -> str:
+    # Node ids are ``kind:key`` (module docstring).
+    return node_id.split(":", 1)[0]
 
 
 def _looks_like_event_id(text: str) -> bool:
