@@ -117,6 +117,13 @@ class CountingSPE:
         self.vetoes += envelope.type == "BeamEvent" and envelope.payload.get("stage") == "vetoed"
         return await self.inner.handle(envelope, dataclasses.replace(ctx, reader=self.reader))
 
+    async def handle_batch(self, envelopes: Any, ctx: Any) -> Any:
+        # SPE reads a batch's EIDs at once: count those reads too (``__getattr__`` would not).
+        if self.reader is None:
+            self.reader = CountingReader(ctx.reader)
+        self.vetoes += sum(e.type == "BeamEvent" and e.payload.get("stage") == "vetoed" for e in envelopes)
+        return await self.inner.handle_batch(envelopes, dataclasses.replace(ctx, reader=self.reader))
+
 
 async def rows_read_per_veto(cells: int) -> float:
     from reliability_kit import ROOT, sheet_source
