@@ -25,6 +25,7 @@ or more form on the mock; should it still lose the race, the member is rebuilt
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 from aiokafka.structs import TopicPartition
 
 from bus.base import BusClosed, BusError, Record, StartAt
@@ -42,6 +44,22 @@ from bus.topics import ALL_TOPICS, DEFAULT_PARTITIONS
 log = logging.getLogger(__name__)
 
 DEFAULT_SESSION_TIMEOUT_MS = 10_000
+#: Keys whose murmur2 hash is remembered (a cell's events all carry its EID as key).
+KEY_HASH_CACHE_SIZE = 65_536
+
+
+@functools.lru_cache(maxsize=KEY_HASH_CACHE_SIZE)
+def _key_hash(key: bytes) -> int:
+    return int(murmur2(key)) & 0x7FFFFFFF
+
+
+def key_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """Kafka's default partitioner (murmur2 of the key, the partition every Kafka client picks),
+    with each key's hash computed once: aiokafka's murmur2 is pure Python, and every event of a
+    cell carries the same key. A keyless record goes where the default partitioner sends it."""
+    if key is None:
+        return int(DefaultPartitioner()(key, all_partitions, available))
+    return all_partitions[_key_hash(key) % len(all_partitions)]
 
 
 class KafkaBus:
@@ -101,6 +119,7 @@ class KafkaBus:
                 linger_ms=self.linger_ms,
                 max_batch_size=256 * 1024,
                 max_request_size=self.max_message_bytes,
+                partitioner=key_partitioner,
             )
             try:
                 await producer.start()
