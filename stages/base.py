@@ -25,6 +25,7 @@ class ReadSide(Protocol):
         self,
         *,
         eid: str | None = None,
+        eids: Sequence[str] | None = None,
         container_id: str | None = None,
         sheet_run_id: str | None = None,
         cell_id: str | None = None,
@@ -34,7 +35,8 @@ class ReadSide(Protocol):
         normal_key: str | None = None,
         unrouted_ingest: bool = False,
     ) -> list[Envelope]:
-        """Events matching every filter given, in store order. ``stage``: the BeamEvent stage;
+        """Events matching every filter given, in store order. ``eids``: events under any of
+        these EIDs (one read for a batch); ``stage``: the BeamEvent stage;
         ``normal_key``: events whose ``result.normal_key`` is that key; ``unrouted_ingest``:
         ingest beams without a normal_key whose cell Photon has not routed yet."""
         ...

@@ -151,6 +151,7 @@ class BeamStore:
         self,
         *,
         eid: str | None = None,
+        eids: Sequence[str] | None = None,
         container_id: str | None = None,
         sheet_run_id: str | None = None,
         cell_id: str | None = None,
@@ -163,13 +164,15 @@ class BeamStore:
         normal_key: str | None = None,
         unrouted_ingest: bool = False,
     ) -> list[Envelope]:
-        """Events matching every given filter, in seq order, upcast to current versions."""
+        """Events matching every given filter, in seq order, upcast to current versions.
+        ``eids``: events under any of these EIDs."""
         return [
             envelope
             for _, envelope in self.events_with_seq(
                 after_seq,
                 limit,
                 eid=eid,
+                eids=eids,
                 container_id=container_id,
                 sheet_run_id=sheet_run_id,
                 cell_id=cell_id,
@@ -188,6 +191,7 @@ class BeamStore:
         limit: int | None = None,
         *,
         eid: str | None = None,
+        eids: Sequence[str] | None = None,
         container_id: str | None = None,
         sheet_run_id: str | None = None,
         cell_id: str | None = None,
@@ -201,6 +205,7 @@ class BeamStore:
         """``(seq, envelope)`` pairs with seq > ``after_seq``, ascending, at most ``limit``: what tail follows."""
         terms = queries.event_conditions(
             eid=eid,
+            eids=eids,
             container_id=container_id,
             sheet_run_id=sheet_run_id,
             cell_id=cell_id,

@@ -61,6 +61,7 @@ def _plus_column(element: _Unindexed, compiler: SQLCompiler, **kw: object) -> st
 def event_conditions(
     *,
     eid: str | None = None,
+    eids: Sequence[str] | None = None,
     container_id: str | None = None,
     sheet_run_id: str | None = None,
     cell_id: str | None = None,
@@ -78,15 +79,19 @@ def event_conditions(
     SPE's ingest beams). ``unrouted_ingest``: ingest beams that carry no normal_key and
     whose cell (run, cell) has no routed beam yet — the cells still on their way to Photon.
 
-    With a selective key (eid, cell, run, event ids) the coarse ``type``/``stage``
+    ``eids``: events under any of these EIDs (one read for a batch of EIDs).
+
+    With a selective key (eid, eids, cell, run, event ids) the coarse ``type``/``stage``
     filters are kept off their indexes, so the selective index is the one searched.
     """
     terms: list[ColumnElement[bool]] = []
-    selective = any(key is not None for key in (eid, cell_id, sheet_run_id, event_ids))
+    selective = any(key is not None for key in (eid, eids, cell_id, sheet_run_id, event_ids))
     type_column: ColumnElement[str] = _Unindexed(E.type) if selective else E.type
     stage_column: ColumnElement[str] = _Unindexed(E.stage) if selective else E.stage
     if eid is not None:
         terms.append(E.eid == eid)
+    if eids is not None:
+        terms.append(E.eid.in_(_as_list(eids)))
     if container_id is not None:
         terms.append(E.container_id == container_id)
     if sheet_run_id is not None:

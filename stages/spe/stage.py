@@ -16,6 +16,7 @@ capped at SPE_MAX_GENERATIONS.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 from contracts.envelope import Envelope
@@ -35,6 +36,7 @@ from stages.spe.motifs import (
 from stages.spe.repair import repair_from_drift
 
 DECISIONS = ("approved", "vetoed")
+_OF_EID = ("BeamEvent", "EntanglementLink")  # what topology and fusion read of a beam's EID
 _RUN_CACHE_SIZE = 8
 _NORMAL_FORM_CACHE_SIZE = 4096
 
@@ -58,14 +60,35 @@ class SPEStage:
         """The EID's recorded BeamEvents and EntanglementLinks in store order (none without an EID)."""
         if env.eid is None:
             return []
-        return ctx.reader.events(eid=env.eid, types=["BeamEvent", "EntanglementLink"])
+        return ctx.reader.events(eid=env.eid, types=_OF_EID)
 
     async def handle(self, envelope: Envelope, ctx: StageContext) -> list[Envelope]:
         """Called once per decided beam; may be retried and then yields the same events."""
-        if envelope.type != "BeamEvent" or envelope.payload.get("stage") not in DECISIONS:
+        if not _decided(envelope):
             return []
         # One read of the EID's recorded beams and link serves topology and fusion alike.
-        of_eid = self._recorded_of_eid(envelope, ctx)
+        return self._handle_decided(envelope, ctx, self._recorded_of_eid(envelope, ctx))
+
+    async def handle_batch(self, envelopes: Sequence[Envelope], ctx: StageContext) -> list[list[Envelope]]:
+        """``handle`` of each input in turn, with one read of the recorded beams and links of every
+        EID among them instead of one read per input (``bus.batches``).
+
+        The same outputs as ``handle`` one by one: the runner handles a batch without yielding to
+        its other runners and stores the outputs after it, so reads made one by one would see the
+        store as it is now; and each input's outputs are claimed before the next is handled.
+        """
+        eids = sorted({str(env.eid) for env in envelopes if _decided(env) and env.eid is not None})
+        recorded: dict[str, list[Envelope]] = {eid: [] for eid in eids}
+        if eids:
+            for env in ctx.reader.events(eids=eids, types=_OF_EID):
+                recorded[str(env.eid)].append(env)
+        return [
+            self._handle_decided(env, ctx, recorded[str(env.eid)] if env.eid is not None else [])
+            if _decided(env) else []
+            for env in envelopes
+        ]
+
+    def _handle_decided(self, envelope: Envelope, ctx: StageContext, of_eid: list[Envelope]) -> list[Envelope]:
         outputs: list[Envelope] = []
         outputs += self._subtree_motifs(envelope, ctx, index=len(outputs))
         outputs += self._attractor(envelope, ctx, index=len(outputs))
@@ -194,6 +217,10 @@ class SPEStage:
             return self._keys.holders(ctx.reader, env.container_id, key)
 
         return KnownKeys(recorded, self._claims.of(env.container_id))
+
+
+def _decided(envelope: Envelope) -> bool:
+    return envelope.type == "BeamEvent" and envelope.payload.get("stage") in DECISIONS
 
 
 def _emit(payload: PatternMotif, parent: Envelope, ctx: StageContext, index: int) -> Envelope:

@@ -141,6 +141,12 @@ def test_events_filters_compose_and_keep_seq_order(store: BeamStore) -> None:
     assert ids(store.events(event_ids=picked)) == [run1[2].event_id, run2[4].event_id]
     assert ids(store.events(since=run2[0].occurred_at)) == ids(run2)
     assert store.events(container_id="elsewhere") == []
+    # Several EIDs in one read (SPE's batches), in seq order across them.
+    eid1 = eid_for("run-1", ["c0", "c1"])
+    assert ids(reader.events(eids=[eid, eid1], types=["BeamEvent"])) == ids(
+        [e for e in beams if e.eid in (eid, eid1)])
+    assert ids(store.events(eids=[eid])) == ids(store.events(eid=eid)) != []
+    assert store.events(eids=[]) == []
 
 
 def test_events_with_seq_pages_through_the_log_like_tail(store: BeamStore) -> None:
