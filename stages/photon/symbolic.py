@@ -8,54 +8,57 @@ module only supplies the value the interpreter computes (adapter ``"photon"``).
 A form's value is a pure function of the form, the grid and the seed (``random()``
 and ``sample`` draw from the seed) — unless it ``load``s a file, whose contents
 may change between cells. So ``Evaluations`` remembers the values of load-free
-forms by (canonical key, grid, seed): a repeated structure is evaluated once.
+forms by (the form's JSON, grid, seed): a repeated structure is evaluated once.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import orjson
 
 from contracts.envelope import Envelope
 from stages.base import StageContext
 from stages.codex.ast import Node
 from stages.codex.grid import GridSpec
 from stages.photon.memo import BoundedLRU
-from stages.photon.terms import node_key
 
 EVALUATION_CACHE_SIZE = 256
 # Larger values are recomputed rather than kept: 256 entries stay under 32 MiB.
 MAX_CACHED_VALUE_BYTES = 128 * 1024
 Evaluated = tuple[Any, float | None]
+# In a form's sorted-key JSON, a call of load() reads ..."op":"call","value":"load"...
+LOAD_CALL = b'"value":"load"'
 
 
 class Evaluations:
     """Bounded memory of ``evaluate_form`` for forms that read no file (module docstring).
 
-    Arrays are copied in and out, so what a caller does with its value never reaches
-    the cache or another caller.
+    Keyed by the form's JSON as the rewrite beam carries it (sorted keys): equal JSON is an
+    equal form, and a repeated form needs no parsing. Arrays are copied in and out, so what
+    a caller does with its value never reaches the cache or another caller.
     """
 
     def __init__(self, capacity: int = EVALUATION_CACHE_SIZE) -> None:
         self.values: BoundedLRU[str, Evaluated] = BoundedLRU(capacity)
 
-    def evaluate(self, normal_form: Node, grid: GridSpec, *, seed: int, data_dir: str | None) -> Evaluated:
-        if _reads_files(normal_form):
-            return evaluate_form(normal_form, grid, seed=seed, data_dir=data_dir)
-        key = f"{node_key(normal_form)}|{grid!r}|{seed}"
+    def evaluate(
+        self, form_json: Mapping[str, Any], grid: GridSpec, *, seed: int, data_dir: str | None
+    ) -> Evaluated:
+        text = orjson.dumps(form_json, option=orjson.OPT_SORT_KEYS)
+        if LOAD_CALL in text:  # also a "load" string literal: then simply not remembered
+            return evaluate_form(Node.from_json(form_json), grid, seed=seed, data_dir=data_dir)
+        key = f"{hashlib.blake2b(text, digest_size=16).hexdigest()}|{grid!r}|{seed}"
         hit = self.values.get(key)
         if hit is not None:
             return _fresh(hit[0]), hit[1]
-        value, last_step = evaluate_form(normal_form, grid, seed=seed, data_dir=data_dir)
+        value, last_step = evaluate_form(Node.from_json(form_json), grid, seed=seed, data_dir=data_dir)
         if _keepable(value):
             self.values.put(key, (_fresh(value), last_step))
         return value, last_step
-
-
-def _reads_files(node: Node) -> bool:
-    return any(n.op == "call" and n.value == "load" for n in node.walk())
 
 
 def _keepable(value: object) -> bool:
@@ -102,12 +105,11 @@ def symbolic_collapse(
     from stages.qwave.collapse import collapse_events
 
     grid = GridSpec.from_json(dict(result["grid"]))
-    node = Node.from_json(result["normal_form"])
     seed = int(result.get("seed") or 0)
     if evaluations is None:
-        value, last_step = evaluate_form(node, grid, seed=seed, data_dir=data_dir)
+        value, last_step = evaluate_form(Node.from_json(result["normal_form"]), grid, seed=seed, data_dir=data_dir)
     else:
-        value, last_step = evaluations.evaluate(node, grid, seed=seed, data_dir=data_dir)
+        value, last_step = evaluations.evaluate(result["normal_form"], grid, seed=seed, data_dir=data_dir)
     return collapse_events(
         parent, value, adapter="photon", result_fields=result, ctx=ctx, stage_id=stage_id,
         beam_index=beam_index, trace_index=trace_index, evolve_last_step=last_step,

@@ -77,12 +77,12 @@ async def test_values_drawn_from_the_seed_are_remembered_per_seed() -> None:
 def test_evaluations_hand_out_copies() -> None:
     evaluations = Evaluations()
     form = call("random")
-    first, _ = evaluations.evaluate(form, GRID2, seed=3, data_dir=None)
+    first, _ = evaluations.evaluate(form.to_json(), GRID2, seed=3, data_dir=None)
     expected = first.copy()
     first[...] = 0.0  # a caller scribbling on its value
-    again, _ = evaluations.evaluate(form, GRID2, seed=3, data_dir=None)
+    again, _ = evaluations.evaluate(form.to_json(), GRID2, seed=3, data_dir=None)
     np.testing.assert_array_equal(again, expected)
-    other, _ = evaluations.evaluate(form, GRID2, seed=4, data_dir=None)
+    other, _ = evaluations.evaluate(form.to_json(), GRID2, seed=4, data_dir=None)
     np.testing.assert_array_equal(other, evaluate_form(form, GRID2, seed=4, data_dir=None)[0])
     assert not np.array_equal(other, expected)
 
@@ -91,8 +91,8 @@ def test_forms_that_load_files_are_not_remembered(tmp_path: Path) -> None:
     evaluations = Evaluations()
     form = Node("add", args=(call("load", Node("str", value="f.npy")), num(1)))
     np.save(tmp_path / "f.npy", np.zeros((16, 16)))
-    before, _ = evaluations.evaluate(form, GRID2, seed=0, data_dir=str(tmp_path))
+    before, _ = evaluations.evaluate(form.to_json(), GRID2, seed=0, data_dir=str(tmp_path))
     np.save(tmp_path / "f.npy", np.full((16, 16), 2.0))
-    after, _ = evaluations.evaluate(form, GRID2, seed=0, data_dir=str(tmp_path))
+    after, _ = evaluations.evaluate(form.to_json(), GRID2, seed=0, data_dir=str(tmp_path))
     assert float(np.max(before)) == 1.0 and float(np.max(after)) == 3.0
     assert len(evaluations.values) == 0
