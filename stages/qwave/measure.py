@@ -10,12 +10,14 @@ Every float that reaches an event is JSON-safe: NaN and ±inf become ``None``
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import orjson
 
 from stages.codex.ast import OBSERVABLES, Node
 from stages.codex.goals import TARGET_KEY, goal_operands, is_predicate, operand_key
@@ -134,12 +136,23 @@ def _scalar(result: object) -> float | None:
 
 
 def input_entropy(main_input: Node | None, grid: GridSpec, *, seed: int) -> float | None:
-    """Shannon entropy (bits) of the cell's main input field, evaluated by the interpreter."""
+    """Shannon entropy (bits) of the cell's main input field, evaluated by the interpreter.
+
+    A pure function of (the input's JSON, grid, seed) — the evaluation has no data directory,
+    so it reads no file — remembered for the few inputs a sheet's cells share.
+    """
     if main_input is None:
         return None
+    text = orjson.dumps(main_input.to_json(), option=orjson.OPT_SORT_KEYS)
+    return _input_entropy(text, repr(grid), grid, seed)
+
+
+@functools.lru_cache(maxsize=1024)
+def _input_entropy(main_input: bytes, grid_key: str, grid: GridSpec, seed: int) -> float | None:
+    """(``grid_key`` = repr(grid) keys the cache: it tells 1 from 1.0, which grid equality does not.)"""
     from stages.codex.operators import entropy
 
-    array = _as_array(_evaluate(main_input, grid, {}, seed))
+    array = _as_array(_evaluate(Node.from_json(orjson.loads(main_input)), grid, {}, seed))
     return json_float(np.asarray(entropy(array, np)).item())
 
 
