@@ -20,12 +20,11 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Insert, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.exc import OperationalError
 
 from contracts.envelope import Envelope
-from store import kg_tables, queries
+from store import bulk, kg_tables, queries
 from store import migrate as schema
 from store.engine import DEFAULT_STORE_URL, display_url, is_memory_sqlite, make_engine, missing_sqlite_file
 from store.errors import StoreBehind, StoreError
@@ -73,13 +72,6 @@ class BeamStore:
             self._engine.dispose()
             reason = str(exc.orig or exc).strip().splitlines()[0]
             raise StoreError(f"cannot open store {display_url(url)}: {reason}") from None
-        dialect = postgresql if self.is_postgres else sqlite
-        self._insert_events: Insert = (
-            dialect.insert(EVENTS).on_conflict_do_nothing(index_elements=["event_id"]).returning(EVENTS.c.event_id)
-        )
-        self._insert_links: Insert = dialect.insert(ENTANGLEMENTS).on_conflict_do_nothing(
-            index_elements=["eid", "cell_id"]
-        )
         # Ids this object committed lately. Rows are never deleted, so an id in here is stored
         # for good: a second write of it (every consumer ensuring its input is stored, a
         # redelivery) is skipped without encoding a row or a round trip.
@@ -130,11 +122,11 @@ class BeamStore:
         with self._engine.begin() as connection:
             if self.is_postgres:
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_WRITE_LOCK})
-            inserted = connection.execute(self._insert_events, rows).scalars().all()
+            inserted = bulk.insert_rows(connection, EVENTS, rows, skip_conflicts_on=("event_id",))
             if links:
-                connection.execute(self._insert_links, links)
+                bulk.insert_rows(connection, ENTANGLEMENTS, links, skip_conflicts_on=("eid", "cell_id"))
         self._remember(unique)
-        return len(inserted)
+        return inserted
 
     def _remember(self, event_ids: Iterable[str]) -> None:
         committed = self._committed

@@ -21,8 +21,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
+from store import bulk
 from store.models import KG_EDGES, KG_NODES
 from store.rows import utc_naive
 
@@ -86,10 +87,8 @@ def replace(connection: Connection, nodes: Iterable[Mapping[str, Any]], edges: I
     edge_rows = {row["id"]: row for row in map(edge_row, edges)}
     connection.execute(delete(KG_EDGES))
     connection.execute(delete(KG_NODES))
-    if node_rows:
-        connection.execute(insert(KG_NODES), list(node_rows.values()))
-    if edge_rows:
-        connection.execute(insert(KG_EDGES), list(edge_rows.values()))
+    bulk.insert_rows(connection, KG_NODES, list(node_rows.values()))
+    bulk.insert_rows(connection, KG_EDGES, list(edge_rows.values()))
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -170,8 +169,7 @@ def merge(connection: Connection, nodes: Iterable[Mapping[str, Any]], edges: Ite
         stored = {row.id: row.attrs or {} for row in connection.execute(
             select(KG_NODES.c.id, KG_NODES.c.attrs).where(KG_NODES.c.id.in_(list(node_rows))))}
         fresh = [row for node_id, row in node_rows.items() if node_id not in stored]
-        if fresh:
-            connection.execute(insert(KG_NODES), fresh)
+        bulk.insert_rows(connection, KG_NODES, fresh)
         grown = []
         for node_id, attrs in stored.items():
             merged = {**node_rows[node_id]["attrs"], **attrs}
@@ -187,7 +185,6 @@ def merge(connection: Connection, nodes: Iterable[Mapping[str, Any]], edges: Ite
         stored_edges = set(connection.execute(
             select(KG_EDGES.c.id).where(KG_EDGES.c.id.in_(list(edge_rows)))).scalars())
         fresh_edges = [row for edge_id, row in edge_rows.items() if edge_id not in stored_edges]
-        if fresh_edges:
-            connection.execute(insert(KG_EDGES), fresh_edges)
+        bulk.insert_rows(connection, KG_EDGES, fresh_edges)
         changed += len(fresh_edges)
     return changed
