@@ -302,6 +302,9 @@ class StageRunner:
                 pending += len(outcome.persist)
                 if pending >= MAX_PENDING_OUTPUTS:
                     break
+                # Stages compute without awaiting: give the loop a turn between inputs, or a Kafka
+                # member's heartbeats starve during a long batch and the broker evicts it.
+                await asyncio.sleep(0)
             return outcomes
         early: dict[int, Outcome] = {}
         ready: list[tuple[int, Message, Envelope]] = []

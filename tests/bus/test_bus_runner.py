@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -234,3 +235,37 @@ async def test_qkd_on_without_a_secret_stops_the_runner_with_a_clear_error(monke
     with pytest.raises(QKDConfigError, match="no secret is configured"):
         await run_pipeline([ToyIngest()], sheets(1), bus=MemoryBus(), store=RecordingStore(),
                            flags={**FLAGS, "QKD_ON": True})
+
+
+class BusyIngest(ToyIngest):
+    """A stage whose handler computes without awaiting (as real stages do): 5 ms of CPU per input."""
+
+    async def handle(self, envelope: Envelope, ctx: StageContext) -> list[Envelope]:
+        deadline = time.perf_counter() + 0.005
+        while time.perf_counter() < deadline:
+            pass
+        return await super().handle(envelope, ctx)
+
+
+async def test_other_tasks_run_between_the_messages_of_a_batch() -> None:
+    # A Kafka member's heartbeats are tasks on the runner's loop: a batch handled without a
+    # yield between messages starves them, and the broker evicts a live member mid-batch.
+    bus, store, stage = MemoryBus(), RecordingStore(), BusyIngest(fanout=1)
+    for envelope in sheets(40, prefix="busy"):
+        await bus.publish(SHEETS, envelope.sheet_run_id, encode(envelope))
+    runner = StageRunner(stage, bus=bus, store=store, flags=FLAGS, max_batch=64)
+    ticks_during_handling: list[int] = []
+
+    async def heartbeat() -> None:
+        while True:
+            ticks_during_handling.append(sum(stage.calls.values()))
+            await asyncio.sleep(0)
+
+    beat = asyncio.create_task(heartbeat())
+    task = await start(runner)
+    await eventually(lambda: runner.stats.processed == 40)
+    runner.stop()
+    await task
+    beat.cancel()
+    # The loop came back to the heartbeat while inputs were still being handled, many times.
+    assert len({n for n in ticks_during_handling if 0 < n < 40}) >= 20
