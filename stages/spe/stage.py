@@ -15,6 +15,7 @@ capped at SPE_MAX_GENERATIONS.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -73,20 +74,26 @@ class SPEStage:
         """``handle`` of each input in turn, with one read of the recorded beams and links of every
         EID among them instead of one read per input (``bus.batches``).
 
-        The same outputs as ``handle`` one by one: the runner handles a batch without yielding to
-        its other runners and stores the outputs after it, so reads made one by one would see the
-        store as it is now; and each input's outputs are claimed before the next is handled.
+        The outputs ``handle`` gives for each input when the store is as it was at that read: each
+        input's outputs are claimed before the next is handled, and a decision of an EID that is
+        stored after the read comes in a later batch, which reads this batch's decisions (so the
+        decision that completes an EID still sees all of them and fuses it).
         """
         eids = sorted({str(env.eid) for env in envelopes if _decided(env) and env.eid is not None})
         recorded: dict[str, list[Envelope]] = {eid: [] for eid in eids}
         if eids:
             for env in ctx.reader.events(eids=eids, types=_OF_EID):
                 recorded[str(env.eid)].append(env)
-        return [
-            self._handle_decided(env, ctx, recorded[str(env.eid)] if env.eid is not None else [])
-            if _decided(env) else []
-            for env in envelopes
-        ]
+        produced: list[list[Envelope]] = []
+        for env in envelopes:
+            decided = _decided(env)
+            produced.append(self._handle_decided(env, ctx, recorded[str(env.eid)] if env.eid is not None else [])
+                            if decided else [])
+            if decided:
+                # Give the loop a turn between inputs, as the runner does between ``handle`` calls:
+                # a long batch must not starve a Kafka member's heartbeats.
+                await asyncio.sleep(0)
+        return produced
 
     def _handle_decided(self, envelope: Envelope, ctx: StageContext, of_eid: list[Envelope]) -> list[Envelope]:
         outputs: list[Envelope] = []
