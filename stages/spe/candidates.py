@@ -98,7 +98,7 @@ def candidate_events(
     )
     mutation_event = make_event(
         mutation, stage_id="spe", index=index, parent=lead, occurred_at=ctx.now(),
-        flags_digest=ctx.flags_digest, id_key=id_key and f"{id_key}|dna",
+        flags_digest=ctx.flags_digest, id_key=id_key and f"{id_key}|dna", instance=ctx.instance,
     )
     out = [mutation_event]
     if not ctx.flags.get("SPE_AUTO_FUSE", False):
@@ -131,6 +131,6 @@ def candidate_events(
     )
     out.append(make_event(
         ingest, stage_id="spe", index=index + 1, parent=mutation_event, cell_id=new_cell,
-        occurred_at=ctx.now(), flags_digest=ctx.flags_digest,
+        occurred_at=ctx.now(), flags_digest=ctx.flags_digest, instance=ctx.instance,
     ))
     return out

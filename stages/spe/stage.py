@@ -235,7 +235,7 @@ def _emit(payload: PatternMotif, parent: Envelope, ctx: StageContext, index: int
     # beam reports it and wherever it falls in that beam's outputs.
     del index
     return make_event(payload, stage_id="spe", index=0, parent=parent, occurred_at=ctx.now(),
-                      flags_digest=ctx.flags_digest, id_key=f"{payload.motif_id}")
+                      flags_digest=ctx.flags_digest, id_key=f"{payload.motif_id}", instance=ctx.instance)
 
 
 def _source(node: Node) -> str:

@@ -59,3 +59,17 @@ def test_handle_batch_gives_what_handle_gives_one_by_one_with_one_read_of_the_ei
         store.close()
     assert batched == one_by_one and any(batched)
     assert one_reader.eid_reads == len(decided) and batch_reader.eid_reads == 1
+
+
+def test_spe_events_name_the_worker_that_produced_them(tmp_path: Path) -> None:
+    # Forensics over many workers: a mutation, a fused beam or a motif names its SPE member.
+    store = run_sheet(SHEET, tmp_path / "spe.db", sheet_flags(SPE_AUTO_FUSE=True))
+    try:
+        decided = [b for b in store.events(types=["BeamEvent"]) if b.payload.get("stage") in DECISIONS]
+        ctx = StageContext(flags=sheet_flags(SPE_AUTO_FUSE=True), flags_digest="d",
+                           clock=lambda: datetime(2026, 1, 1, tzinfo=UTC), reader=store, instance="spe-b")
+        produced = [out for env in decided for out in asyncio.run(SPEStage().handle(env, ctx))]
+    finally:
+        store.close()
+    assert {out.type for out in produced} >= {"DNAMutation", "PatternMotif"}
+    assert {out.producer.instance for out in produced} == {"spe-b"}
