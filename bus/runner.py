@@ -44,8 +44,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -411,6 +412,10 @@ class StageRunner:
         while True:
             attempt += 1
             try:
+                stream = getattr(self.stage, "stream", None)
+                if callable(stream):
+                    return await self._streamed(message, envelope, stream(envelope, ctx), persist_input=persist_input,
+                                                deferrals=ctx.deferrals)
                 produced = await self.stage.handle(envelope, ctx)
                 return self._outcome_of(message, envelope, produced, persist_input=persist_input,
                                         deferrals=ctx.deferrals)
@@ -425,6 +430,25 @@ class StageRunner:
                     return outcome
                 self.stats.retries += 1
                 await asyncio.sleep(min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1)))
+
+    async def _streamed(self, message: Message, envelope: Envelope, outputs: Iterator[Envelope], *,
+                        persist_input: bool, deferrals: int) -> Outcome:
+        """The outcome of a stage that streams its outputs (``stream(envelope, ctx)``: Codex, a sheet's
+        events cell by cell). Each full part of MAX_PENDING_OUTPUTS is delivered here and the rest returned
+        as the input's outcome, acknowledged with its batch: a 10,000-cell sheet's events are never held
+        at once. A failure midway redelivers the input; its outputs keep their ids (the store ignores
+        those it has)."""
+        first = True
+        while True:
+            part = list(itertools.islice(outputs, MAX_PENDING_OUTPUTS))
+            outcome = self._outcome_of(message, envelope, part, persist_input=persist_input and first,
+                                       deferrals=deferrals)
+            if len(part) < MAX_PENDING_OUTPUTS:
+                return outcome
+            await self._deliver([outcome])
+            self.stats.persisted += len(outcome.persist)
+            self.stats.outputs += outcome.outputs
+            first = False
 
     def _dead_letter(self, message: Message, reason: str, error: str, original: Envelope | None) -> Outcome:
         letter = dead_letter_event(

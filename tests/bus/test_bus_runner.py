@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ from beamline import flags as flag_catalogue
 from bus.base import BusError
 from bus.memory import MemoryBus
 from bus.pipeline import PipelineError, run_pipeline
-from bus.runner import StageRunner
+from bus.runner import MAX_PENDING_OUTPUTS, StageRunner
 from bus.topics import CONTROL, SHEETS
 from contracts.envelope import Envelope
 from contracts.payloads import FlagChanged
@@ -269,3 +270,41 @@ async def test_other_tasks_run_between_the_messages_of_a_batch() -> None:
     beat.cancel()
     # The loop came back to the heartbeat while inputs were still being handled, many times.
     assert len({n for n in ticks_during_handling if 0 < n < 40}) >= 20
+
+
+class StreamingIngest(ToyIngest):
+    """A stage that streams its outputs (as Codex streams a sheet's cells), counting what it has made."""
+
+    def __init__(self, fanout: int) -> None:
+        super().__init__(fanout=fanout)
+        self.made = 0
+
+    def stream(self, envelope: Envelope, ctx: StageContext) -> Iterator[Envelope]:
+        for i in range(self.fanout):
+            self.made += 1
+            yield beam(envelope, self.stage_id, "ingest", i, f"eid::{envelope.sheet_run_id}", f"c{i}")
+
+    async def handle(self, envelope: Envelope, ctx: StageContext) -> list[Envelope]:
+        return list(self.stream(envelope, ctx))
+
+
+async def test_a_streaming_stage_is_delivered_in_parts_never_held_whole() -> None:
+    fanout = 3 * MAX_PENDING_OUTPUTS + 7
+    bus, stage = MemoryBus(), StreamingIngest(fanout)
+    held: list[int] = []
+
+    class Watching(RecordingStore):
+        def persist_beam_events(self, events: list[Envelope]) -> int:
+            held.append(stage.made - sum(1 for e in self.rows.values() if e.type == "BeamEvent"))
+            return super().persist_beam_events(events)
+
+    store = Watching()
+    runner = StageRunner(stage, bus=bus, store=store, flags=FLAGS)
+    task = await start(runner)
+    await bus.publish(SHEETS, "big", encode(sheet("big")))
+    await eventually(lambda: runner.stats.processed == 1)
+    runner.stop()
+    await task
+    assert len(store.beams("ingest")) == fanout and max(store.deliveries.values()) == 1
+    assert len(held) == 4 and max(held) <= MAX_PENDING_OUTPUTS  # four parts, none larger than a part
+    assert runner.stats.outputs == fanout and runner.stats.persisted == fanout + 1  # the input, once
