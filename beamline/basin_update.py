@@ -8,6 +8,7 @@ that packet in its ``SheetSubmitted.basin_id`` and SQI measures drift against it
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,11 +39,10 @@ def current_basin(store: Any, container_id: str, trust: Any) -> tuple[Any, list[
 
 def update_container_basin(store: Any, container_id: str, run_id: str) -> str | None:
     """Absorb the run's approved beams; persist the signed packet. Returns its id (None if nothing approved)."""
-    approved = [
-        env for env in store.events(sheet_run_id=run_id, types=["BeamEvent"])
-        if env.payload.get("stage") == "approved"
-    ]
-    if not approved:
+    # Read in batches: a 100,000-cell run's beams never sit in memory at once.
+    approved = store.iter_events(sheet_run_id=run_id, types=["BeamEvent"], stage="approved")
+    first = next(approved, None)
+    if first is None:
         return None
     from basin.keys import TrustStore
     from basin.packets import packet_id
@@ -55,7 +55,7 @@ def update_container_basin(store: Any, container_id: str, run_id: str) -> str | 
     now = datetime.now(UTC)
     stamp = now.isoformat()
     reader = default_reader()
-    for beam in approved:
+    for beam in itertools.chain([first], approved):
         out = reader.read(beam.payload["result"])
         state = state.absorb(out.signature, out.telemetry, timestamp=stamp, source=f"run:{run_id}")
     packet, _ = export_packet(state, signer=signer, producer_id=f"{container_id}@node", created_at=stamp)

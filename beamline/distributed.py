@@ -314,7 +314,7 @@ def run_sheet_distributed(
         from beamline.basin_update import update_container_basin
 
         update_container_basin(store, container_id, run_id)
-        return summarise(run_id, store.events(sheet_run_id=run_id))
+        return summarise(run_id, store.iter_events(sheet_run_id=run_id))
     finally:
         store.close()
 

@@ -36,7 +36,7 @@ def run_sheet(
         from beamline.basin_update import update_container_basin
 
         update_container_basin(store, container_id, run_id)
-        return summarise(run_id, store.events(sheet_run_id=run_id))
+        return summarise(run_id, store.iter_events(sheet_run_id=run_id))
     finally:
         store.close()
 

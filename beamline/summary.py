@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,12 +37,15 @@ class RunSummary:
         }
 
 
-def summarise(run_id: str, events: list[Envelope]) -> RunSummary:
+def summarise(run_id: str, events: Iterable[Envelope]) -> RunSummary:
+    """One pass over the run's events (a list, or the store's pages: nothing is kept but the rows)."""
     cells: dict[str, CellSummary] = {}
     eids: dict[str, list[str]] = {}
     errors: list[str] = []
     motifs: list[str] = []
+    count = 0
     for env in events:
+        count += 1
         payload = env.payload
         cell = cells.get(env.cell_id or "")
         if env.type == "BeamEvent":
@@ -73,7 +77,7 @@ def summarise(run_id: str, events: list[Envelope]) -> RunSummary:
     for summary in cells.values():
         if summary.eid and summary.eid not in eids:
             eids[summary.eid] = [summary.cell_id]
-    return RunSummary(run_id, list(cells.values()), eids, errors, motifs, len(events))
+    return RunSummary(run_id, list(cells.values()), eids, errors, motifs, count)
 
 
 def print_summary(summary: RunSummary, store_flag: str = "") -> None:

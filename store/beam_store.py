@@ -213,11 +213,12 @@ class BeamStore:
             rows = queries.fetch(connection, queries.select_events(terms, limit))
         return [(seq, from_row(header, payload)) for seq, header, payload in rows]
 
-    def iter_events(self, *, after_seq: int = 0, batch_size: int = 1000) -> Iterator[Envelope]:
-        """Every stored event in seq order, read in batches (projections over a large store)."""
+    def iter_events(self, *, after_seq: int = 0, batch_size: int = 1000, **query: Any) -> Iterator[Envelope]:
+        """Every stored event matching ``query`` (the filters of ``events``) in seq order, read in
+        batches: projections over a large store, a whole run's summary, never all of it in memory."""
         cursor = after_seq
         while True:
-            batch = self.events_with_seq(cursor, batch_size)
+            batch = self.events_with_seq(cursor, batch_size, **query)
             if not batch:
                 return
             for _, envelope in batch:

@@ -164,6 +164,16 @@ def test_events_with_seq_pages_through_the_log_like_tail(store: BeamStore) -> No
     assert store.events_with_seq(cursor) == []
 
 
+@pytest.mark.parametrize("batch_size", [1, 3, 7, 1000])
+def test_iter_events_walks_the_same_events_a_page_at_a_time(store: BeamStore, batch_size: int) -> None:
+    run1 = sample_run("run-1", cells=2, generations=1)
+    store.persist(run1 + sample_run("run-2", cells=2, generations=1))
+    assert ids(store.iter_events(batch_size=batch_size, sheet_run_id="run-1")) == ids(run1)
+    assert ids(store.iter_events(batch_size=batch_size, types=["BeamEvent"], stage="approved")) == ids(
+        store.events(types=["BeamEvent"], stage="approved")) != []
+    assert list(store.iter_events(batch_size=batch_size, container_id="elsewhere")) == []
+
+
 def test_get_event_and_dead_letters(store: BeamStore) -> None:
     run = sample_run("run-1", cells=2, generations=0)
     letter = make_event(
