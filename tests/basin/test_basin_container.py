@@ -83,7 +83,10 @@ def test_drift_is_zero_at_home_and_larger_for_unfamiliar_beams(reader: BasinRead
                                                                make_basin: BasinFn) -> None:
     waves = make_basin("c", make_beams(8, 10, "wave"))
     sig = signature(make_beams(9, 1, "wave")[0])
-    assert drift(sig, Basin.from_signatures("c", [sig])) == 0.0
+    # A basin of one signature stores it after a round trip through √ (the sphere), which may move
+    # it by an ulp, depending on the CPU's vector math: zero up to that rounding.
+    assert drift(sig, Basin.from_signatures("c", [sig])) == pytest.approx(0.0, abs=1e-12)
+    assert drift(sig, sig) == 0.0  # equal inputs: exactly zero
     familiar = [drift(reader.signature(r), waves) for r in make_beams(10, 8, "wave")]
     unfamiliar = [drift(reader.signature(r), waves) for r in make_beams(11, 8, "observable")]
     assert 0.0 < np.mean(familiar) < np.mean(unfamiliar) <= np.pi
