@@ -27,6 +27,7 @@ class FlagSpec:
     default: Any
     section: str
     help: str
+    positive: bool = False  # a number that must be > 0 (a divisor or a time budget)
 
 
 SPECS: dict[str, FlagSpec] = {
@@ -37,13 +38,15 @@ SPECS: dict[str, FlagSpec] = {
         FlagSpec("QWAVE_EXEC_ON", bool, True, "flags", "offload cells over COST_THRESHOLD to QWave (JAX)"),
         FlagSpec("QKD_ON", bool, False, "flags", "HMAC authentication of every event with per-EID keys"),
         FlagSpec("SPE_AUTO_FUSE", bool, False, "flags", "reinject SPE candidates into Photon"),
-        FlagSpec("COST_THRESHOLD", float, 2.0e5, "thresholds", "estimated FLOPs at which a cell goes to QWave"),
+        FlagSpec("COST_THRESHOLD", float, 2.0e5, "thresholds", "estimated FLOPs at which a cell goes to QWave",
+                 positive=True),
         FlagSpec("SPE_MAX_GENERATIONS", int, 3, "thresholds", "depth cap of the auto-fuse loop"),
         FlagSpec("QWAVE_BACKLOG_LIMIT", int, 10_000, "thresholds", "QWave backlog above which heavy cells are deferred"),
         FlagSpec("QWAVE_BACKOFF_S", float, 0.5, "thresholds", "first retry delay of a deferred cell (doubles, max 60 s)"),
         FlagSpec("PHASE9_FORK_MIN_QSCORE", float, 0.6, "thresholds", "forks scoring below this are pruned"),
         FlagSpec("SOULLAW_POLICY", str, "", "sqi", "SoulLaw policy file (empty: the repo's soullaw.toml)"),
-        FlagSpec("SOULLAW_BUDGET_MS", float, 250.0, "sqi", "time budget of one SoulLaw decision (fail closed)"),
+        FlagSpec("SOULLAW_BUDGET_MS", float, 250.0, "sqi", "time budget of one SoulLaw decision (fail closed)",
+                 positive=True),
         FlagSpec("SQI_W_GOAL", float, 1.0, "sqi", "qscore weight of goal_match_score"),
         FlagSpec("SQI_W_REWRITE", float, 1.0, "sqi", "qscore weight of rewrite_success_prob"),
         FlagSpec("SQI_W_DRIFT", float, 1.0, "sqi", "qscore weight of 1 - drift/pi"),
@@ -68,7 +71,7 @@ def coerce(name: str, value: Any) -> Any:
             return value
         raise FlagError(f"flag {name} expects a string, got {value!r}")
     if isinstance(value, str):
-        return _parse_text(spec, value)
+        return _checked_sign(spec, _parse_text(spec, value))
     if spec.kind is bool:
         if isinstance(value, bool):
             return value
@@ -78,8 +81,15 @@ def coerce(name: str, value: Any) -> Any:
             return value
         raise FlagError(f"flag {name} expects an integer, got {value!r}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        return _checked_sign(spec, float(value))
     raise FlagError(f"flag {name} expects a number, got {value!r}")
+
+
+def _checked_sign(spec: FlagSpec, value: Any) -> Any:
+    # COST_THRESHOLD is the unit of Codex's cost total: 0 would fail every sheet, not offload everything.
+    if spec.positive and not value > 0:
+        raise FlagError(f"flag {spec.name} must be greater than 0, got {value!r}")
+    return value
 
 
 def _parse_text(spec: FlagSpec, text: str) -> Any:

@@ -43,6 +43,9 @@ def test_digest_is_stable_and_sensitive() -> None:
         ("[flags]\nQWAVE_EXEC_ON = 3\n", "flag QWAVE_EXEC_ON expects true/false"),
         ("[flags]\nTURBO = true\n", "unknown flag 'TURBO'"),
         ("[thresholds]\nSPE_MAX_GENERATIONS = 2.5\n", "flag SPE_MAX_GENERATIONS expects an integer"),
+        # 0 would divide Codex's cost total and fail every sheet: refused where it is set
+        ("[thresholds]\nCOST_THRESHOLD = 0\n", "flag COST_THRESHOLD must be greater than 0, got 0.0"),
+        ("[sqi]\nSOULLAW_BUDGET_MS = -5\n", "flag SOULLAW_BUDGET_MS must be greater than 0"),
     ],
 )
 def test_bad_flag_files_name_the_flag(tmp_path: Path, text: str, message: str) -> None:
@@ -55,3 +58,9 @@ def test_bad_flag_files_name_the_flag(tmp_path: Path, text: str, message: str) -
 def test_env_value_of_wrong_type_names_the_flag() -> None:
     with pytest.raises(flags.FlagError, match="QWAVE_EXEC_ON"):
         flags.resolve(environ={"BEAMLINE_QWAVE_EXEC_ON": "maybe"})
+
+
+def test_a_non_positive_cost_threshold_is_refused_from_the_environment_too() -> None:
+    with pytest.raises(flags.FlagError, match="COST_THRESHOLD must be greater than 0"):
+        flags.resolve(environ={"BEAMLINE_COST_THRESHOLD": "0"})
+    assert flags.resolve(environ={"BEAMLINE_COST_THRESHOLD": "1"})["COST_THRESHOLD"] == 1.0

@@ -1,6 +1,6 @@
 """One overload run in a fresh process (its peak RSS is its own): N cells, bounded memory bus.
 
-    overload_child.py CELLS SHEET_CELLS DB CAPACITY [VETO_EVERY]
+    overload_child.py CELLS SHEET_CELLS DB CAPACITY [VETO_EVERY [FLAGS_JSON]]
 
 Runs every real stage with ``run_pipeline`` on a ``MemoryBus(capacity=CAPACITY)`` it owns
 (so the bus counters can be read), with a SQLite file store, and prints one JSON line:
@@ -22,14 +22,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from reliability_kit import ROOT, sheet_source  # noqa: E402
 
 
-async def main(cells: int, sheet_cells: int, db: Path, capacity: int, veto_every: int) -> dict[str, object]:
+async def main(cells: int, sheet_cells: int, db: Path, capacity: int, veto_every: int,
+               overrides: dict[str, object]) -> dict[str, object]:
     from beamline.flags import digest, resolve
     from beamline.pipeline import enabled_stages, submission
     from bus.memory import MemoryBus
     from bus.pipeline import run_pipeline
     from store.beam_store import open_store
 
-    flags = resolve(flags_file=ROOT / "flags.toml", environ={})
+    flags = {**resolve(flags_file=ROOT / "flags.toml", environ={}), **overrides}
     initial = [
         submission(sheet_source(min(sheet_cells, cells - first), f"load{n}", first, veto_every), filename=f"load{n}.codex",
                    flags=flags, flags_digest=digest(flags), seed=n, container_id="load", run_id=f"run-load{n:03d}")
@@ -58,5 +59,7 @@ async def main(cells: int, sheet_cells: int, db: Path, capacity: int, veto_every
 
 if __name__ == "__main__":
     veto_every = int(sys.argv[5]) if len(sys.argv) > 5 else 10
-    figures = asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]), veto_every))
+    overrides = json.loads(sys.argv[6]) if len(sys.argv) > 6 else {}
+    figures = asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]), veto_every,
+                               overrides))
     print(json.dumps(figures), flush=True)

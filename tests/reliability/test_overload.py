@@ -33,11 +33,11 @@ ONCE_PER_CELL = ("BeamEvent/ingest", "BeamEvent/rewrite", "BeamEvent/collapse", 
                  "SQIScore/sqi", "SoulLawDecision/sqi")
 
 
-def overload_run(tmp_path: Path, cells: int, sheet_cells: int, capacity: int, veto_every: int = 0
-                 ) -> dict[str, object]:
+def overload_run(tmp_path: Path, cells: int, sheet_cells: int, capacity: int, veto_every: int = 0,
+                 flags: dict[str, object] | None = None) -> dict[str, object]:
     db = tmp_path / f"load{cells}.db"
     proc = subprocess.run([sys.executable, str(CHILD), str(cells), str(sheet_cells), str(db), str(capacity),
-                           str(veto_every)],
+                           str(veto_every), json.dumps(flags or {})],
                           capture_output=True, text=True, timeout=3600 + cells * 0.1, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     figures: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -74,6 +74,17 @@ def test_2000_cells_on_a_small_bounded_bus_settle_with_nothing_dropped(tmp_path:
     assert big["backpressure_waits"] > 0, "the bus was never full: this run did not test overload"
     print(f"peak RSS {big['peak_rss_kib']} KiB / {small['peak_rss_kib']} KiB "
           f"= {int(big['peak_rss_kib']) / int(small['peak_rss_kib']):.2f} (not asserted at this size)")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_backlogged_qwave_defers_heavy_cells_as_events_and_every_cell_still_completes(tmp_path: Path) -> None:
+    # Every cell heavy (threshold 1 flop: all go to QWave) and a backlog limit of 8 on a small bus: while
+    # QWave is behind, Photon defers; each deferral is a stored event, and every cell still ends
+    # with one rewrite, one collapse and one verdict (overload_run checks that per cell).
+    figures = overload_run(tmp_path, cells=300, sheet_cells=100, capacity=64,
+                           flags={"COST_THRESHOLD": 1.0, "QWAVE_BACKLOG_LIMIT": 8, "QWAVE_BACKOFF_S": 0.01})
+    assert int(str(figures["deferred_events"])) > 0, "QWave never fell behind: nothing was deferred"
 
 
 @heavy
