@@ -25,7 +25,6 @@ actually used. Results are cached by (original key, normal key, grid).
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +34,7 @@ import numpy as np
 from stages.codex.ast import Node
 from stages.codex.grid import GridSpec
 from stages.photon.engine import Step
+from stages.photon.memo import BoundedLRU
 from stages.photon.rules import EXACT_RTOL, RULES_BY_NAME
 from stages.photon.terms import KeyCache
 
@@ -122,29 +122,11 @@ def tolerance_for(rule_names: Sequence[str], grid: GridSpec) -> float:
     return EXACT_RTOL + sum(continuum)
 
 
-class VerificationCache:
+class VerificationCache(BoundedLRU[str, Verification]):
     """Bounded LRU of verification results keyed by (original key, normal key, grid, k, rules)."""
 
     def __init__(self, capacity: int = 4096) -> None:
-        self.capacity = capacity
-        self._data: OrderedDict[str, Verification] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: str) -> Verification | None:
-        found = self._data.get(key)
-        if found is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        self._data.move_to_end(key)
-        return found
-
-    def put(self, key: str, value: Verification) -> None:
-        self._data[key] = value
-        self._data.move_to_end(key)
-        while len(self._data) > self.capacity:
-            self._data.popitem(last=False)
+        super().__init__(capacity)
 
 
 def verify(

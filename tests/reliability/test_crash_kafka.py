@@ -29,12 +29,10 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -87,30 +85,6 @@ def worker_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     live member evicted too."""
     monkeypatch.delenv("BEAMLINE_QKD_SECRET", raising=False)
     monkeypatch.setenv("KAFKA_SESSION_TIMEOUT_MS", "6000")
-
-
-@pytest.fixture
-def mock_broker(tmp_path: Path) -> Iterator[str]:
-    """``scripts/kafka_mock_broker.py`` in its own process (as a user starts it); yields its address."""
-    log = tmp_path / "broker.err"
-    with log.open("wb") as err:
-        # S603: this interpreter running our own script
-        broker = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "kafka_mock_broker.py")],  # noqa: S603
-                                  stdout=subprocess.PIPE, stderr=err)
-    try:
-        assert broker.stdout is not None
-        bootstrap = broker.stdout.readline().decode().strip()
-        assert bootstrap, f"the mock broker printed no address: {log.read_text()}"
-        yield bootstrap
-    finally:
-        broker.send_signal(signal.SIGTERM)
-        try:
-            broker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            broker.kill()
-            broker.wait()
-        if broker.stdout is not None:
-            broker.stdout.close()
 
 
 def cli(*args: str, env: dict[str, str], cwd: Path, timeout_s: float) -> subprocess.CompletedProcess[str]:
