@@ -13,7 +13,7 @@ child process, so runs do not share caches and the child's peak RSS is its own.
   a fresh file with the store's schema, ``--floor-batch`` per transaction; ratio =
   pipeline wall / floor wall, run i against run i. Target ≤ 4. The same events
   through ``persist_beam_events`` (the store's own batch insert) are reported too.
-* **P9** peak RSS (``ru_maxrss`` of the child) of a big run / of an N-cell run.
+* **P9** peak RSS (VmHWM of the child) of a big run / of an N-cell run.
   A sheet is one SheetSubmitted message, capped at 1 MiB on the bus, so a run is
   split into sheets of ``--sheet-cells`` cells (default 10,000): the 100,000-cell
   run submits ten sheets. Target ≤ 1.2.
@@ -121,7 +121,7 @@ class RssSplit:
     """P9: the highest anonymous (Python heap, SQLite page cache) and file-backed (libraries, SQLite's
     memory-mapped store file) resident set seen, sampled from /proc/self/status while a run goes on.
 
-    ``ru_maxrss`` is their sum at one instant; the split tells a heap that grows with the run from
+    The peak RSS is their sum at one instant; the split tells a heap that grows with the run from
     mapped store pages, which stop at the store's mmap size. Empty where /proc is missing."""
 
     def __init__(self, every_s: float = 0.25) -> None:
@@ -152,6 +152,20 @@ class RssSplit:
                 return
 
 
+def own_peak_rss_kib() -> int:
+    """This process's peak resident set (VmHWM). Not ``ru_maxrss``: Linux carries the RSS of the
+    forked parent into a child's ``ru_maxrss`` at exec, so a run spawned by a bench holding the P2
+    floor's events in memory reported the bench's size, not its own (1,596 MiB instead of ~670)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def warm_imports() -> None:
     """Import the pipeline and every stage's module before the clock starts. P1 is the pipeline's
     throughput: a 10,000-cell run pays its imports (NumPy, the stages, ~0.5 s) once in minutes, but a
@@ -179,7 +193,7 @@ def child_run(cells: int, sheet_cells: int, db_path: Path, profile: Path | None)
         initial.append(submission(source, filename=f"bench{sheet}.codex", flags=flags, flags_digest=flags_digest,
                                   seed=sheet, container_id="bench", run_id=f"run-bench{sheet:03d}"))
     store = open_store(f"sqlite:///{db_path}", migrate=True)
-    base_rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base_rss_kib = own_peak_rss_kib()
     warm_imports()
     profiler = None
     if profile is not None:
@@ -194,7 +208,7 @@ def child_run(cells: int, sheet_cells: int, db_path: Path, profile: Path | None)
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(str(profile))
-    peak_rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_rss_kib = own_peak_rss_kib()
     store.close()
     rows = count_rows(db_path)
     persisted = stored_events(rows)
