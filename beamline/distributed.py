@@ -179,23 +179,22 @@ def check_alive(workers: Sequence[WorkerProcess]) -> None:
 
 
 async def wait_ready(workers: Sequence[WorkerProcess], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not all(w.ready() for w in workers):
-        check_alive(workers)
-        if time.monotonic() > deadline:
-            waiting = ", ".join(w.name for w in workers if not w.ready())
-            raise DistributedRunError(f"workers not ready after {timeout_s:.0f}s: {waiting}")
-        await asyncio.sleep(0.2)
+    await _wait_for_all(workers, WorkerProcess.ready, "not ready", timeout_s)
 
 
 async def wait_assigned(workers: Sequence[WorkerProcess], timeout_s: float) -> None:
     """Until every worker holds its partitions: its group has formed (``ready`` is only subscribed)."""
+    await _wait_for_all(workers, WorkerProcess.assigned, "not in their groups", timeout_s)
+
+
+async def _wait_for_all(workers: Sequence[WorkerProcess], done: Callable[[WorkerProcess], bool], failure: str,
+                        timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    while not all(w.assigned() for w in workers):
+    while not all(done(w) for w in workers):
         check_alive(workers)
         if time.monotonic() > deadline:
-            waiting = ", ".join(w.name for w in workers if not w.assigned())
-            raise DistributedRunError(f"workers not in their groups after {timeout_s:.0f}s: {waiting}")
+            waiting = ", ".join(w.name for w in workers if not done(w))
+            raise DistributedRunError(f"workers {failure} after {timeout_s:.0f}s: {waiting}")
         await asyncio.sleep(0.2)
 
 
